@@ -1,0 +1,179 @@
+// The user API: Init, Task(...).Remote, Put, Get, Wait, Shutdown.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "raympi/errors.h"
+#include "raympi/function_registry.h"
+#include "raympi/object_ref.h"
+#include "raympi/runtime.h"
+#include "raympi/serialization.h"
+
+namespace raympi {
+
+/// Connects this process to the raympi job it was started in (`mpirun -n N raympi ./app`).
+/// In the driver it returns; in a worker it runs tasks and never returns. Call it first in
+/// main: code before it also runs in every worker. Throws raympi::Error when the program was
+/// not started by raympi.
+void Init(int& argc, char** argv);
+
+/// Ends the driver's use of the cluster. Optional: the job also ends when main returns, and
+/// the job's exit code is the driver's.
+void Shutdown();
+
+bool IsInitialized();
+
+/// The node this process runs on (0 is the head node, where the driver runs).
+int CurrentNodeId();
+
+namespace internal {
+
+template <typename T>
+std::shared_ptr<T> DecodeObject(const std::string& id, const FetchedObject& object) {
+  if (object.is_error) throw TaskError(object.error_function, object.error_message);
+  if constexpr (std::is_void_v<T>) {
+    return nullptr;
+  } else {
+    if (object.type != TypeName<T>()) {
+      throw SerializationError("object " + HexId(id) + " holds a value of type " + object.type +
+                               ", but Get asked for " + TypeName<T>());
+    }
+    return std::make_shared<T>(Deserialize<T>(object.data));
+  }
+}
+
+template <typename Param, typename Arg>
+TaskArg MakeTaskArg(Arg&& arg) {
+  using A = std::decay_t<Arg>;
+  TaskArg out;
+  if constexpr (IsObjectRef<A>::value) {
+    static_assert(std::is_same_v<A, ObjectRef<Param>>,
+                  "an ObjectRef argument must hold exactly the parameter's type");
+    out.object_id = arg.ID();
+  } else {
+    static_assert(std::is_convertible_v<Arg&&, Param>,
+                  "a task argument must convert to the function's parameter type");
+    out.value = Serialize<Param>(static_cast<Param>(std::forward<Arg>(arg)));
+  }
+  out.type = TypeName<Param>();
+  return out;
+}
+
+}  // namespace internal
+
+/// Builds a call of a registered remote function.
+/// @code
+///   auto ref = raympi::Task(Scale).SetResource("CPU", 1).Remote(data_ref, 2.0);
+/// @endcode
+template <typename F>
+class TaskCaller {
+ public:
+  using Traits = internal::FunctionTraits<F>;
+  using Return = typename Traits::Return;
+
+  explicit TaskCaller(F fn) : fn_(fn) {}
+
+  TaskCaller& SetResource(const std::string& name, double amount) {
+    options_.resources[name] = amount;
+    return *this;
+  }
+  TaskCaller& SetName(std::string name) {
+    options_.name = std::move(name);
+    return *this;
+  }
+
+  template <typename... Args>
+  ObjectRef<Return> Remote(Args&&... args) {
+    static_assert(sizeof...(Args) == Traits::kArity,
+                  "Remote() needs exactly as many arguments as the function has parameters");
+    const internal::FunctionInfo* info = internal::FunctionRegistry::Instance().FindByPointer(fn_);
+    if (info == nullptr) {
+      throw Error(
+          "raympi::Task: this function is not registered as a remote function; add "
+          "RAYMPI_REMOTE(<function>) at namespace scope in the program");
+    }
+    std::vector<internal::TaskArg> task_args;
+    MakeArgs(task_args, std::make_index_sequence<sizeof...(Args)>{}, std::forward<Args>(args)...);
+    std::string return_type;
+    if constexpr (!std::is_void_v<Return>) return_type = internal::TypeName<Return>();
+    return ObjectRef<Return>(
+        internal::CurrentRuntime().Submit(info->name, std::move(task_args), return_type, options_));
+  }
+
+ private:
+  template <size_t... I, typename... Args>
+  void MakeArgs(std::vector<internal::TaskArg>& out, std::index_sequence<I...>, Args&&... args) {
+    (out.push_back(
+         internal::MakeTaskArg<typename Traits::template Arg<I>>(std::forward<Args>(args))),
+     ...);
+  }
+
+  F fn_;
+  internal::TaskOptions options_;
+};
+
+template <typename F>
+TaskCaller<F> Task(F fn) {
+  return TaskCaller<F>(fn);
+}
+
+/// Stores a value in the cluster; the caller owns it.
+template <typename T>
+ObjectRef<std::decay_t<T>> Put(T&& value) {
+  using V = std::decay_t<T>;
+  return ObjectRef<V>(
+      internal::CurrentRuntime().Put(internal::Serialize<V>(value), internal::TypeName<V>()));
+}
+
+/// Waits for an object and returns its value. Rethrows a failed task's error as
+/// raympi::TaskError. timeout_ms = -1 waits forever; on timeout throws raympi::TimeoutError.
+template <typename T>
+std::shared_ptr<T> Get(const ObjectRef<T>& ref, int timeout_ms = -1) {
+  auto objects = internal::CurrentRuntime().Get({ref.ID()}, timeout_ms);
+  return internal::DecodeObject<T>(ref.ID(), objects.at(0));
+}
+
+template <typename T>
+std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs, int timeout_ms = -1) {
+  std::vector<std::string> ids;
+  for (const auto& r : refs) ids.push_back(r.ID());
+  auto objects = internal::CurrentRuntime().Get(ids, timeout_ms);
+  std::vector<std::shared_ptr<T>> out;
+  for (size_t i = 0; i < refs.size(); ++i)
+    out.push_back(internal::DecodeObject<T>(ids[i], objects[i]));
+  return out;
+}
+
+template <typename T>
+struct WaitResult {
+  std::vector<ObjectRef<T>> ready;
+  std::vector<ObjectRef<T>> unready;
+};
+
+/// Returns once `num` of `refs` are ready or timeout_ms passed (-1: no limit); ready holds at
+/// most `num` refs, in the order given.
+template <typename T>
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num, int timeout_ms = -1) {
+  if (num < 0 || static_cast<size_t>(num) > refs.size()) {
+    throw Error("raympi::Wait: num must be between 0 and the number of refs (" +
+                std::to_string(refs.size()) + "), got " + std::to_string(num));
+  }
+  std::vector<std::string> ids;
+  for (const auto& r : refs) ids.push_back(r.ID());
+  std::vector<bool> ready = internal::CurrentRuntime().Wait(ids, num, timeout_ms);
+  WaitResult<T> out;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (ready[i] && out.ready.size() < static_cast<size_t>(num)) {
+      out.ready.push_back(refs[i]);
+    } else {
+      out.unready.push_back(refs[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace raympi

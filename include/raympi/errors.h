@@ -1,0 +1,43 @@
+// Exceptions of the user API. Inside the runtime errors travel as Status; they become these
+// types only when they reach user code.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace raympi {
+
+// Base of every error raympi raises in user code.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+// A remote task failed: rethrown by Get in the caller. what() names the function.
+class TaskError : public Error {
+ public:
+  TaskError(std::string function, std::string cause)
+      : Error("task " + function + " failed: " + cause),
+        function_(std::move(function)),
+        cause_(std::move(cause)) {}
+  const std::string& function() const { return function_; }
+  const std::string& cause() const { return cause_; }
+
+ private:
+  std::string function_;
+  std::string cause_;
+};
+
+// Bytes could not be turned into the type asked for (wrong ObjectRef type, corrupt data).
+class SerializationError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Get or Wait gave up after its timeout.
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace raympi

@@ -1,0 +1,50 @@
+// The abstract runtime behind the user API. The core worker implements it in a raympi job; a
+// test can install another implementation. Not for direct use in applications.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace raympi::internal {
+
+struct TaskArg {
+  std::string value;      // serialized value, when passed by value
+  std::string object_id;  // the object, when passed as an ObjectRef
+  std::string type;       // type name of the value
+};
+
+struct TaskOptions {
+  std::map<std::string, double> resources{{"CPU", 1.0}};
+  std::string name;
+};
+
+// An object's content as fetched by Get, or the error that stands for it.
+struct FetchedObject {
+  std::string data;
+  std::string type;
+  bool is_error = false;
+  std::string error_function;
+  std::string error_message;
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  // Stores a value owned by the caller; returns its object id.
+  virtual std::string Put(std::string data, std::string type) = 0;
+  // Submits a task; returns the id of its return object.
+  virtual std::string Submit(const std::string& function, std::vector<TaskArg> args,
+                             const std::string& return_type, const TaskOptions& options) = 0;
+  // Blocks until every object is available or timeout_ms passes (-1: forever); throws
+  // raympi::TimeoutError on timeout.
+  virtual std::vector<FetchedObject> Get(const std::vector<std::string>& ids, int timeout_ms) = 0;
+  // Returns, for each id, whether it is ready, once `num` are ready or timeout_ms passed.
+  virtual std::vector<bool> Wait(const std::vector<std::string>& ids, int num, int timeout_ms) = 0;
+};
+
+// The runtime of this process; throws raympi::Error when raympi::Init was not called.
+Runtime& CurrentRuntime();
+
+}  // namespace raympi::internal

@@ -1,0 +1,19 @@
+// Keeps /dev/shm clean. Every segment of a raylet is named "raympi-p<raylet pid>-...", so a
+// segment whose raylet is gone is known to be stale, whatever killed the job.
+#pragma once
+
+#include <string>
+
+namespace raympi {
+
+// "raympi-p<pid>-<job key>-n<node>": the prefix of every segment this raylet creates.
+std::string ShmPrefix(const std::string& job_key, int node);
+
+// Removes the segments of raylets that no longer run (a job that was killed or aborted).
+void RemoveStaleShm();
+
+// On SIGTERM/SIGINT/SIGHUP (mpirun aborting the job), unlinks `bus_name` before dying, so
+// only side segments, if any, are left for RemoveStaleShm.
+void UnlinkOnTerminationSignal(const std::string& bus_name);
+
+}  // namespace raympi

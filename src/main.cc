@@ -1,0 +1,336 @@
+// The raympi launcher: `mpirun -n N raympi [flags] ./app [args]`. Parses flags, picks this
+// rank's role (GCS, raylet, or spare) and runs it. Everything else lives in the role libraries.
+#include <mpi.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/logging.h"
+#include "common/mpi_transport.h"
+#include "common/rank_loop.h"
+#include "common/shm_bus.h"
+#include "common/shm_janitor.h"
+#include "gcs_rank/gcs_server.h"
+#include "raylet_rank/node_manager.h"
+#include "raylet_rank/node_resources.h"
+#include "raylet_rank/worker_launcher.h"
+#include "raylet_rank/worker_pool.h"
+
+namespace raympi {
+namespace {
+
+constexpr int kExitUsage = 2;
+constexpr int kBusSlots = 128;
+
+struct Flags {
+  int ranks_per_node = 0;  // 0: the ranks that share memory form a node
+  double num_cpus = 0;     // 0: from hwloc
+  int num_workers = -1;    // -1: one per CPU
+  std::string log_level;
+  std::vector<std::string> command;  // program and its arguments
+};
+
+// The launcher's rank, read before MPI_Init so only one rank prints a usage error.
+int LauncherRank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  }
+  return 0;
+}
+
+int UsageError(const std::string& message) {
+  if (LauncherRank() == 0) {
+    std::fprintf(stderr,
+                 "raympi: %s\nusage: mpirun -n N raympi [flags] ./app [args]  (raympi --help)\n",
+                 message.c_str());
+  }
+  return kExitUsage;
+}
+
+// Resolves the program as execvp would; an error names the problem and the fix.
+StatusOr<std::string> ResolveProgram(const std::string& program) {
+  std::vector<std::string> candidates;
+  if (program.find('/') != std::string::npos) {
+    candidates.push_back(program);
+  } else if (const char* path = std::getenv("PATH")) {
+    std::string dirs = path;
+    size_t start = 0;
+    while (start <= dirs.size()) {
+      size_t end = dirs.find(':', start);
+      if (end == std::string::npos) end = dirs.size();
+      std::string dir = dirs.substr(start, end - start);
+      candidates.push_back((dir.empty() ? "." : dir) + "/" + program);
+      start = end + 1;
+    }
+  }
+  for (const std::string& c : candidates) {
+    struct stat st;
+    if (stat(c.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode))
+      return Status::InvalidArgument("'" + c + "' is a directory, not a program");
+    if (access(c.c_str(), X_OK) != 0) {
+      return Status::InvalidArgument("'" + c + "' is not executable; run: chmod +x " + c);
+    }
+    char resolved[PATH_MAX];
+    return std::string(realpath(c.c_str(), resolved) ? resolved : c.c_str());
+  }
+  return Status::NotFound("program '" + program +
+                          "' not found; give a path such as ./app, or a program on PATH");
+}
+
+// A program started as driver or worker must call raympi::Init, or MPI_Comm_spawn would wait
+// for it forever. Its binary names the symbol (as an undefined import or a definition).
+bool CallsRaympiInit(const std::string& path) {
+  FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return false;
+  static const std::string kSymbol = "_ZN6raympi4InitERiPPc";
+  std::string window;
+  char buffer[1 << 16];
+  bool found = false;
+  size_t n;
+  while (!found && (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
+    window.append(buffer, n);
+    found = window.find(kSymbol) != std::string::npos;
+    window.erase(0, window.size() > kSymbol.size() ? window.size() - kSymbol.size() : 0);
+  }
+  std::fclose(file);
+  return found;
+}
+
+// Which node each rank belongs to, and which rank is each node's raylet (its lowest rank).
+struct Layout {
+  int rank = 0;
+  int size = 1;
+  int my_node = 0;
+  std::vector<int> node_of_rank;
+  std::vector<int> raylet_rank_of_node;
+  int nodes_on_my_host = 1;  // virtual nodes that share this machine's memory
+  int index_on_my_host = 0;  // this node's slice of the machine
+};
+
+Layout ComputeLayout(int ranks_per_node) {
+  Layout layout;
+  MPI_Comm_rank(MPI_COMM_WORLD, &layout.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &layout.size);
+  MPI_Comm shared;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
+  int key;
+  if (ranks_per_node > 0) {
+    key = layout.rank / ranks_per_node;
+  } else {
+    MPI_Allreduce(&layout.rank, &key, 1, MPI_INT, MPI_MIN, shared);  // lowest rank of the host
+  }
+  std::vector<int> keys(layout.size);
+  MPI_Allgather(&key, 1, MPI_INT, keys.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  std::vector<int> distinct = keys;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  layout.raylet_rank_of_node.assign(distinct.size(), -1);
+  for (int r = 0; r < layout.size; ++r) {
+    int node = static_cast<int>(std::lower_bound(distinct.begin(), distinct.end(), keys[r]) -
+                                distinct.begin());
+    layout.node_of_rank.push_back(node);
+    if (layout.raylet_rank_of_node[node] < 0) layout.raylet_rank_of_node[node] = r;
+  }
+  layout.my_node = layout.node_of_rank[layout.rank];
+  // Virtual nodes on one machine each get a slice of its cores and memory.
+  int shared_size;
+  MPI_Comm_size(shared, &shared_size);
+  std::vector<int> host_nodes(shared_size);
+  MPI_Allgather(&layout.my_node, 1, MPI_INT, host_nodes.data(), 1, MPI_INT, shared);
+  std::sort(host_nodes.begin(), host_nodes.end());
+  host_nodes.erase(std::unique(host_nodes.begin(), host_nodes.end()), host_nodes.end());
+  layout.nodes_on_my_host = static_cast<int>(host_nodes.size());
+  layout.index_on_my_host = static_cast<int>(
+      std::lower_bound(host_nodes.begin(), host_nodes.end(), layout.my_node) - host_nodes.begin());
+  MPI_Comm_free(&shared);
+  return layout;
+}
+
+// A name no other job on this machine uses, agreed by all ranks.
+std::string MakeJobKey() {
+  char key[17] = {0};
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) {
+    std::random_device rd;
+    std::snprintf(key, sizeof(key), "%08x%08x", rd(), static_cast<unsigned>(getpid()));
+  }
+  MPI_Bcast(key, 16, MPI_CHAR, 0, MPI_COMM_WORLD);
+  return key;
+}
+
+int RunRank(const Flags& flags, const std::string& program) {
+  Layout layout = ComputeLayout(flags.ranks_per_node);
+  std::string job_key = MakeJobKey();
+  bool is_gcs = layout.rank == 0;
+  bool is_raylet = layout.raylet_rank_of_node[layout.my_node] == layout.rank;
+  std::string role = is_gcs      ? "gcs"
+                     : is_raylet ? "raylet-" + std::to_string(layout.my_node)
+                                 : "spare";
+  InitLogging(role, flags.log_level);
+
+  MpiTransport transport(MPI_COMM_WORLD);
+  RankLoopConfig loop_config;
+  loop_config.my_rank = layout.rank;
+  loop_config.my_node = layout.my_node;
+  loop_config.raylet_rank_of_node = layout.raylet_rank_of_node;
+  // A lone node exchanges no MPI traffic but shut-down; sleep longer between polls.
+  if (layout.raylet_rank_of_node.size() == 1)
+    loop_config.max_idle_sleep = std::chrono::milliseconds(5);
+
+  std::string bus_prefix = ShmPrefix(job_key, layout.my_node);
+  std::unique_ptr<ShmBus> bus;
+  MpiSpawnLauncher launcher;
+  std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<NodeManager> raylet;
+  NodeManagerConfig config;
+  if (is_raylet) {
+    auto resources = DiscoverNodeResources(layout.index_on_my_host, layout.nodes_on_my_host);
+    if (!resources.ok()) {
+      RAYMPI_LOG_ERROR("cannot discover node resources: {}", resources.status().ToString());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (flags.num_cpus > 0) resources->num_cpus = flags.num_cpus;
+    RemoveStaleShm();
+    ShmBus::Options options;
+    options.name = "/" + bus_prefix;
+    options.num_slots = kBusSlots;
+    options.ring_bytes = 256 << 10;
+    auto created = ShmBus::Create(options);
+    if (!created.ok()) {
+      RAYMPI_LOG_ERROR("cannot create the node's shared memory: {}", created.status().ToString());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    bus = std::move(created.value());
+    UnlinkOnTerminationSignal(options.name);
+    LaunchRequest base;
+    base.program = program;
+    base.driver_args.assign(flags.command.begin() + 1, flags.command.end());
+    base.bus_name = options.name;
+    base.node = layout.my_node;
+    bool is_head = layout.my_node == 0;
+    pool = std::make_unique<WorkerPool>(&launcher, base, is_head ? 2 : 1, kBusSlots);
+    config.node = layout.my_node;
+    config.rank = layout.rank;
+    config.resources = *resources;
+    config.is_head = is_head;
+    config.initial_workers = flags.num_workers >= 0
+                                 ? flags.num_workers
+                                 : std::max(1, static_cast<int>(std::ceil(resources->num_cpus)));
+    RAYMPI_LOG_INFO("node {}: {} CPUs, {} MiB, host {}", config.node, resources->num_cpus,
+                    resources->memory_bytes >> 20, resources->host);
+  }
+
+  RankLoop loop(loop_config, &transport, bus.get());
+  std::unique_ptr<GcsServer> gcs;
+  bool spare_done = false;
+  if (is_gcs) {
+    GcsServer::Callbacks callbacks;
+    callbacks.send = [&](const rpc::Envelope& e) { loop.Send(e); };
+    callbacks.end_job = [&](int code) {
+      rpc::Envelope stop;
+      stop.mutable_shutdown()->set_exit_code(code);
+      for (int r = 1; r < layout.size; ++r) {
+        int node = layout.node_of_rank[r];
+        bool raylet_rank = layout.raylet_rank_of_node[node] == r;
+        *stop.mutable_dst() = MakeAddress(raylet_rank ? node : kThisRankNode, kRayletSlot);
+        loop.SendToRank(r, stop);
+      }
+      if (is_raylet) {
+        *stop.mutable_dst() = MakeAddress(layout.my_node, kRayletSlot);
+        loop.Send(stop);
+      }
+    };
+    gcs = std::make_unique<GcsServer>(callbacks);
+    loop.SetGcsHandler([&](rpc::Envelope& e) { gcs->Handle(e); });
+  }
+  if (is_raylet) {
+    raylet = std::make_unique<NodeManager>(config, pool.get(),
+                                           [&](const rpc::Envelope& e) { loop.Send(e); });
+    loop.SetRayletHandler([&](rpc::Envelope& e) { raylet->Handle(e); });
+  } else {
+    loop.SetFallbackHandler([&](rpc::Envelope& e) {
+      if (e.has_shutdown()) spare_done = true;
+    });
+  }
+  loop.SetTick([&] {
+    if (raylet) raylet->Tick();
+    if (gcs) gcs->Tick();
+  });
+  if (raylet) {
+    Status st = raylet->Start();
+    if (!st.ok()) {
+      RAYMPI_LOG_ERROR("node {} cannot start its processes: {}", layout.my_node, st.ToString());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+  }
+  loop.Run([&] {
+    if (raylet) return raylet->done() && (!gcs || gcs->job_ended());
+    return spare_done || (gcs && gcs->job_ended());
+  });
+  launcher.ReleaseAll();
+  int exit_code = gcs ? gcs->exit_code() : 0;
+  bus.reset();
+  if (is_raylet) RemoveShmWithPrefix(bus_prefix);
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace raympi
+
+int main(int argc, char** argv) {
+  using namespace raympi;
+  Flags flags;
+  CLI::App app{
+      "raympi: run a C++ program's remote tasks on the ranks of an MPI job.\n"
+      "  mpirun -n N raympi [flags] ./app [args]"};
+  app.prefix_command();  // everything from the program on belongs to the program
+  app.add_option(
+         "--ranks-per-node", flags.ranks_per_node,
+         "split the ranks into virtual nodes of K ranks each (default: one node per machine)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--num-cpus", flags.num_cpus,
+                 "CPUs each node offers to tasks (default: from hwloc)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--num-workers", flags.num_workers,
+                 "workers each node starts up front (default: one per CPU)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn (default), error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    if (LauncherRank() == 0) std::printf("%s", app.help().c_str());
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    return UsageError(e.what());
+  }
+  flags.command = app.remaining();
+  if (flags.command.empty()) return UsageError("no program given");
+  if (!flags.command[0].empty() && flags.command[0][0] == '-') {
+    return UsageError("unknown flag '" + flags.command[0] + "'");
+  }
+  auto program = ResolveProgram(flags.command[0]);
+  if (!program.ok()) return UsageError(program.status().message());
+  if (!CallsRaympiInit(*program)) {
+    return UsageError("'" + *program +
+                      "' does not call raympi::Init: build it against raympi (see examples/) "
+                      "and call raympi::Init(argc, argv) first thing in main");
+  }
+
+  int provided;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int code = RunRank(flags, *program);
+  MPI_Finalize();
+  return code;
+}

@@ -1,0 +1,267 @@
+#include "raylet_rank/node_manager.h"
+
+#include <cmath>
+
+#include "common/frame.h"
+#include "common/logging.h"
+#include "common/resources.h"
+
+namespace raympi {
+
+NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send send)
+    : config_(config), pool_(pool), send_(std::move(send)) {
+  (*total_.mutable_amounts())["CPU"] = config.resources.num_cpus;
+  (*total_.mutable_amounts())["memory"] = static_cast<double>(config.resources.memory_bytes);
+  available_ = total_;
+}
+
+Status NodeManager::Start() {
+  rpc::Envelope reg;
+  *reg.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  *reg.mutable_dst() = MakeAddress(kGcsNode, 0);
+  rpc::NodeInfo* info = reg.mutable_register_node()->mutable_info();
+  info->set_node(config_.node);
+  info->set_rank(config_.rank);
+  info->set_host(config_.resources.host);
+  *info->mutable_total() = total_;
+  *info->mutable_available() = available_;
+  send_(reg);
+  return pool_->Start(config_.initial_workers, config_.is_head);
+}
+
+void NodeManager::Handle(rpc::Envelope& envelope) {
+  switch (envelope.body_case()) {
+    case rpc::Envelope::kRequestLease:
+      OnRequestLease(envelope);
+      break;
+    case rpc::Envelope::kCancelLeaseRequest:
+      OnCancelLeaseRequest(envelope.src(), envelope.cancel_lease_request().lease_request_id());
+      break;
+    case rpc::Envelope::kReturnLease:
+      OnReturnLease(envelope.return_lease().lease_id());
+      break;
+    case rpc::Envelope::kWorkerReady:
+      pool_->OnReady(envelope.src().slot());
+      GrantQueued();
+      break;
+    case rpc::Envelope::kWorkerBlocked:
+      OnWorkerBlocked(envelope.src().slot(), envelope.worker_blocked().blocked());
+      break;
+    case rpc::Envelope::kDriverExit: {
+      rpc::Envelope forward = envelope;
+      *forward.mutable_dst() = MakeAddress(kGcsNode, 0);
+      send_(forward);
+      break;
+    }
+    case rpc::Envelope::kClusterView:
+      view_.clear();
+      for (const auto& n : envelope.cluster_view().nodes()) {
+        if (n.node() != config_.node) view_[n.node()] = n;
+      }
+      SpillQueued();
+      break;
+    case rpc::Envelope::kShutdown:
+      OnShutdown(envelope);
+      break;
+    default:
+      RAYMPI_LOG_WARN("raylet {} ignores message type {}", config_.node,
+                      static_cast<int>(envelope.body_case()));
+  }
+}
+
+int NodeManager::FindOtherNode(const rpc::ResourceSet& request, bool by_total) const {
+  int best = -1;
+  double best_cpus = -1;
+  for (const auto& [node, info] : view_) {
+    const rpc::ResourceSet& pool = by_total ? info.total() : info.available();
+    if (!info.alive() || !Fits(request, pool)) continue;
+    auto it = pool.amounts().find("CPU");
+    double cpus = it == pool.amounts().end() ? 0 : it->second;
+    if (cpus > best_cpus) {
+      best = node;
+      best_cpus = cpus;
+    }
+  }
+  return best;
+}
+
+std::string NodeManager::LargestNodeDescription() const {
+  std::string text = "node " + std::to_string(config_.node) + " has " + Describe(total_);
+  for (const auto& [node, info] : view_) {
+    text += ", node " + std::to_string(node) + " has " + Describe(info.total());
+  }
+  return text;
+}
+
+void NodeManager::OnRequestLease(const rpc::Envelope& envelope) {
+  PendingLease request;
+  request.owner = envelope.src();
+  request.request_id = envelope.request_lease().lease_request_id();
+  request.resources = envelope.request_lease().resources();
+  if (!Fits(request.resources, total_)) {
+    int other = FindOtherNode(request.resources, /*by_total=*/true);
+    rpc::LeaseReply reply;
+    if (other >= 0) {
+      reply.set_spillback_node(other);
+    } else {
+      reply.set_infeasible("no node can ever provide " + Describe(request.resources) + " (" +
+                           LargestNodeDescription() + ")");
+    }
+    return Reply(request, std::move(reply));
+  }
+  // A spilled request was sent here on a view that may be stale: if this node is busy after
+  // all, the owner asks its home raylet again, which knows more by then (as Ray does). So a
+  // request is redirected at most once per attempt and never queues on a node it did not
+  // pick.
+  if (envelope.request_lease().spilled() && !Fits(request.resources, available_)) {
+    rpc::LeaseReply reply;
+    reply.set_rejected(true);
+    return Reply(request, std::move(reply));
+  }
+  if (!envelope.request_lease().spilled() && !Fits(request.resources, available_)) {
+    int other = FindOtherNode(request.resources, /*by_total=*/false);
+    if (other >= 0) {
+      // Count the request against that node until its next report, so a burst of requests
+      // spreads over the free nodes instead of piling onto the first.
+      Subtract(request.resources, view_[other].mutable_available());
+      RAYMPI_LOG_DEBUG("node {} spills a lease request for {} to node {}", config_.node,
+                       Describe(request.resources), other);
+      rpc::LeaseReply reply;
+      reply.set_spillback_node(other);
+      return Reply(request, std::move(reply));
+    }
+  }
+  RAYMPI_LOG_DEBUG("node {} queues a lease request for {} ({} queued, {} free)", config_.node,
+                   Describe(request.resources), queue_.size(), Describe(available_));
+  queue_.push_back(std::move(request));
+  GrantQueued();
+}
+
+void NodeManager::SpillQueued() {
+  // Requests queued here while every node was busy move on as soon as another node frees up.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    int other = Fits(it->resources, available_) ? -1 : FindOtherNode(it->resources, false);
+    if (other < 0) {
+      ++it;
+      continue;
+    }
+    Subtract(it->resources, view_[other].mutable_available());
+    rpc::LeaseReply reply;
+    reply.set_spillback_node(other);
+    Reply(*it, std::move(reply));
+    it = queue_.erase(it);
+  }
+}
+
+void NodeManager::Reply(const PendingLease& request, rpc::LeaseReply reply) {
+  rpc::Envelope e;
+  *e.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  *e.mutable_dst() = request.owner;
+  reply.set_lease_request_id(request.request_id);
+  *e.mutable_lease_reply() = std::move(reply);
+  send_(e);
+}
+
+void NodeManager::GrantQueued() {
+  // Requests that fit but find no idle worker reserve their share here, so only as many
+  // workers are started as the free resources can keep busy.
+  rpc::ResourceSet unreserved = available_;
+  int waiting_for_worker = 0;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (!Fits(it->resources, unreserved)) {
+      ++it;
+      continue;
+    }
+    std::optional<int> slot = pool_->PopIdle();
+    if (!slot) {
+      ++waiting_for_worker;
+      Subtract(it->resources, &unreserved);
+      ++it;
+      continue;
+    }
+    uint64_t lease_id = ++next_lease_id_;
+    leases_[lease_id] = Lease{*slot, it->resources, false};
+    Subtract(it->resources, &available_);
+    Subtract(it->resources, &unreserved);
+    report_due_ = true;
+    rpc::LeaseReply reply;
+    *reply.mutable_worker() = MakeAddress(config_.node, *slot);
+    reply.set_lease_id(lease_id);
+    Reply(*it, std::move(reply));
+    it = queue_.erase(it);
+  }
+  // Resources are free but every worker is taken (some block in Get): start more.
+  int missing = waiting_for_worker - pool_->num_starting();
+  if (missing > 0) {
+    Status st = pool_->Start(missing, false);
+    if (!st.ok()) RAYMPI_LOG_ERROR("{}", st.ToString());
+  }
+}
+
+void NodeManager::OnCancelLeaseRequest(const rpc::Address& owner, uint64_t request_id) {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->request_id == request_id && it->owner.node() == owner.node() &&
+        it->owner.slot() == owner.slot()) {
+      queue_.erase(it);
+      return;
+    }
+  }
+}
+
+void NodeManager::OnReturnLease(uint64_t lease_id) {
+  auto it = leases_.find(lease_id);
+  if (it == leases_.end()) return;
+  rpc::ResourceSet give_back = it->second.resources;
+  if (it->second.blocked) Subtract(CpuPart(give_back), &give_back);
+  Add(give_back, &available_);
+  pool_->Release(it->second.worker_slot);
+  leases_.erase(it);
+  report_due_ = true;
+  GrantQueued();
+}
+
+rpc::ResourceSet NodeManager::CpuPart(const rpc::ResourceSet& set) const {
+  rpc::ResourceSet cpu;
+  auto it = set.amounts().find("CPU");
+  if (it != set.amounts().end()) (*cpu.mutable_amounts())["CPU"] = it->second;
+  return cpu;
+}
+
+void NodeManager::OnWorkerBlocked(int slot, bool blocked) {
+  for (auto& [id, lease] : leases_) {
+    if (lease.worker_slot != slot || lease.blocked == blocked) continue;
+    lease.blocked = blocked;
+    if (blocked) {
+      Add(CpuPart(lease.resources), &available_);
+    } else {
+      Subtract(CpuPart(lease.resources), &available_);
+    }
+    report_due_ = true;
+  }
+  if (blocked) GrantQueued();
+}
+
+void NodeManager::OnShutdown(const rpc::Envelope& envelope) {
+  if (done_) return;
+  rpc::Envelope stop;
+  *stop.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  *stop.mutable_shutdown() = envelope.shutdown();
+  for (int slot : pool_->StartedSlots()) {
+    *stop.mutable_dst() = MakeAddress(config_.node, slot);
+    send_(stop);
+  }
+  done_ = true;
+}
+
+void NodeManager::Tick() {
+  if (!report_due_ || done_) return;
+  report_due_ = false;
+  rpc::Envelope report;
+  *report.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  *report.mutable_dst() = MakeAddress(kGcsNode, 0);
+  report.mutable_resource_report()->set_node(config_.node);
+  *report.mutable_resource_report()->mutable_available() = available_;
+  send_(report);
+}
+
+}  // namespace raympi

@@ -1,0 +1,77 @@
+// NodeManager: the raylet of one node. Registers the node with the GCS, grants worker leases
+// (one CPU per running task), spills requests back to nodes with free resources, rejects
+// requests no node can ever satisfy, and ends its processes when the job ends.
+//
+// Thread-safety: single-threaded, driven by the rank's event loop.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "raylet_rank/node_resources.h"
+#include "raylet_rank/worker_pool.h"
+#include "raympi.pb.h"
+
+namespace raympi {
+
+struct NodeManagerConfig {
+  int node = 0;
+  int rank = 0;
+  NodeResources resources;
+  bool is_head = false;     // starts the driver
+  int initial_workers = 0;  // pool started up front
+};
+
+class NodeManager {
+ public:
+  using Send = std::function<void(const rpc::Envelope&)>;
+  NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send send);
+
+  // Registers with the GCS and starts the driver (head node) and the initial pool.
+  Status Start();
+  void Handle(rpc::Envelope& envelope);
+  // Reports changed availability to the GCS (once per loop pass, not per change).
+  void Tick();
+  bool done() const { return done_; }
+
+ private:
+  struct PendingLease {
+    rpc::Address owner;
+    uint64_t request_id = 0;
+    rpc::ResourceSet resources;
+  };
+  struct Lease {
+    int worker_slot = 0;
+    rpc::ResourceSet resources;
+    bool blocked = false;  // worker blocked in Get: its CPU is lent out
+  };
+
+  void OnRequestLease(const rpc::Envelope& envelope);
+  void OnCancelLeaseRequest(const rpc::Address& owner, uint64_t request_id);
+  void OnReturnLease(uint64_t lease_id);
+  void OnWorkerBlocked(int slot, bool blocked);
+  void OnShutdown(const rpc::Envelope& envelope);
+  void GrantQueued();
+  void SpillQueued();
+  void Reply(const PendingLease& request, rpc::LeaseReply reply);
+  // Another node whose `available` (or `total`) fits; -1 if none.
+  int FindOtherNode(const rpc::ResourceSet& request, bool by_total) const;
+  std::string LargestNodeDescription() const;
+  rpc::ResourceSet CpuPart(const rpc::ResourceSet& set) const;
+
+  NodeManagerConfig config_;
+  WorkerPool* pool_;
+  Send send_;
+  rpc::ResourceSet total_;
+  rpc::ResourceSet available_;
+  std::map<int, rpc::NodeInfo> view_;  // other nodes, as last spread by the GCS
+  std::deque<PendingLease> queue_;
+  std::map<uint64_t, Lease> leases_;
+  uint64_t next_lease_id_ = 0;
+  bool report_due_ = false;
+  bool done_ = false;
+};
+
+}  // namespace raympi

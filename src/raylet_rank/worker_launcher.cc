@@ -1,0 +1,98 @@
+#include "raylet_rank/worker_launcher.h"
+
+#include <unistd.h>
+
+#include "common/logging.h"
+
+namespace raympi {
+
+std::string BootstrapArgument(bool driver, const std::string& bus_name, int node, int slot_base,
+                              int rank_offset) {
+  return "--raympi-bootstrap=" + std::string(driver ? "driver" : "worker") + "," + bus_name + "," +
+         std::to_string(node) + "," + std::to_string(slot_base) + "," + std::to_string(rank_offset);
+}
+
+namespace {
+
+// argv for MPI_Comm_spawn: NULL-terminated, program name excluded.
+struct Argv {
+  std::vector<std::string> storage;
+  std::vector<char*> pointers;
+  char** Get() {
+    pointers.clear();
+    for (auto& s : storage) pointers.push_back(s.data());
+    pointers.push_back(nullptr);
+    return pointers.data();
+  }
+};
+
+std::string MpiErrorString(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return std::string(text, length);
+}
+
+}  // namespace
+
+Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
+  std::vector<char*> commands;
+  std::vector<Argv> argvs;
+  std::vector<int> counts;
+  std::vector<std::string> program(2, request.program);
+  if (request.with_driver) {
+    Argv a;
+    a.storage.push_back(
+        BootstrapArgument(true, request.bus_name, request.node, request.driver_slot, 0));
+    for (const auto& arg : request.driver_args) a.storage.push_back(arg);
+    argvs.push_back(std::move(a));
+    counts.push_back(1);
+  }
+  if (request.num_workers > 0) {
+    int offset = request.with_driver ? 1 : 0;
+    Argv a;
+    a.storage.push_back(BootstrapArgument(false, request.bus_name, request.node,
+                                          request.first_worker_slot, offset));
+    argvs.push_back(std::move(a));
+    counts.push_back(request.num_workers);
+  }
+  if (counts.empty()) return Status::Ok();
+
+  // Children go on this rank's host, and may outnumber the job's slots (the raylet decides how
+  // many run at once, not the MPI allocation).
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  std::vector<MPI_Info> infos(counts.size());
+  std::vector<char**> argv_pointers;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    MPI_Info_create(&infos[i]);
+    MPI_Info_set(infos[i], "host", host);
+    MPI_Info_set(infos[i], "map_by", ":OVERSUBSCRIBE");
+    commands.push_back(program[i].data());
+    argv_pointers.push_back(argvs[i].Get());
+  }
+  int total = 0;
+  for (int c : counts) total += c;
+  std::vector<int> errors(total, MPI_SUCCESS);
+  MPI_Comm intercomm = MPI_COMM_NULL;
+  MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+  int rc = MPI_Comm_spawn_multiple(static_cast<int>(counts.size()), commands.data(),
+                                   argv_pointers.data(), counts.data(), infos.data(), 0,
+                                   MPI_COMM_SELF, &intercomm, errors.data());
+  for (auto& info : infos) MPI_Info_free(&info);
+  if (rc != MPI_SUCCESS) {
+    return Status::Unavailable("MPI_Comm_spawn of " + std::to_string(total) + " process(es) of " +
+                               request.program + " failed: " + MpiErrorString(rc));
+  }
+  intercomms_.push_back(intercomm);
+  RAYMPI_LOG_INFO("node {} spawned {} process(es)", request.node, total);
+  return Status::Ok();
+}
+
+void MpiSpawnLauncher::ReleaseAll() {
+  // MPI_Finalize waits for every connected process; disconnecting lets each side end alone.
+  for (MPI_Comm& c : intercomms_) MPI_Comm_disconnect(&c);
+  intercomms_.clear();
+}
+
+}  // namespace raympi

@@ -1,0 +1,48 @@
+// How a raylet starts the processes of its node. The node manager only asks for "the driver
+// and/or n workers in slots [first, first+n)"; the launcher decides how.
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace raympi {
+
+struct LaunchRequest {
+  std::string program;
+  std::vector<std::string> driver_args;  // with_driver: the user's arguments
+  bool with_driver = false;              // the driver takes slot `driver_slot`
+  int driver_slot = 1;
+  int num_workers = 0;
+  int first_worker_slot = 0;  // workers take consecutive slots from here
+  std::string bus_name;
+  int node = 0;
+};
+
+class WorkerLauncher {
+ public:
+  virtual ~WorkerLauncher() = default;
+  virtual Status Launch(const LaunchRequest& request) = 0;
+  // Called once the launched processes were told to exit: waits for them to go.
+  virtual void ReleaseAll() = 0;
+};
+
+// Builds the argument that tells a started program its role: Init() reads and removes it.
+std::string BootstrapArgument(bool driver, const std::string& bus_name, int node, int slot_base,
+                              int rank_offset);
+
+// Starts processes with MPI_Comm_spawn(_multiple), placed on this rank's host. A spawned
+// process's slot is slot_base + (its rank in the spawned world - rank_offset).
+class MpiSpawnLauncher : public WorkerLauncher {
+ public:
+  Status Launch(const LaunchRequest& request) override;
+  void ReleaseAll() override;
+
+ private:
+  std::vector<MPI_Comm> intercomms_;  // one per launch, disconnected at the end
+};
+
+}  // namespace raympi

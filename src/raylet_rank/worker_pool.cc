@@ -1,0 +1,58 @@
+#include "raylet_rank/worker_pool.h"
+
+#include <string>
+
+namespace raympi {
+
+WorkerPool::WorkerPool(WorkerLauncher* launcher, LaunchRequest base, int first_slot, int max_slots)
+    : launcher_(launcher), base_(std::move(base)), next_slot_(first_slot), max_slots_(max_slots) {}
+
+Status WorkerPool::Start(int num_workers, bool with_driver) {
+  if (next_slot_ + num_workers > max_slots_) {
+    return Status::Unavailable("node " + std::to_string(base_.node) + " cannot start " +
+                               std::to_string(num_workers) + " more workers: all " +
+                               std::to_string(max_slots_) + " process slots are used");
+  }
+  LaunchRequest request = base_;
+  request.with_driver = with_driver;
+  request.num_workers = num_workers;
+  request.first_worker_slot = next_slot_;
+  RAYMPI_RETURN_IF_ERROR(launcher_->Launch(request));
+  for (int i = 0; i < num_workers; ++i) state_[next_slot_ + i] = State::kStarting;
+  next_slot_ += num_workers;
+  num_starting_ += num_workers;
+  driver_started_ = driver_started_ || with_driver;
+  return Status::Ok();
+}
+
+void WorkerPool::OnReady(int slot) {
+  auto it = state_.find(slot);
+  if (it == state_.end() || it->second != State::kStarting) return;
+  it->second = State::kIdle;
+  --num_starting_;
+  idle_.push_back(slot);
+}
+
+std::optional<int> WorkerPool::PopIdle() {
+  if (idle_.empty()) return std::nullopt;
+  int slot = idle_.front();
+  idle_.pop_front();
+  state_[slot] = State::kLeased;
+  return slot;
+}
+
+void WorkerPool::Release(int slot) {
+  auto it = state_.find(slot);
+  if (it == state_.end() || it->second != State::kLeased) return;
+  it->second = State::kIdle;
+  idle_.push_back(slot);
+}
+
+std::vector<int> WorkerPool::StartedSlots() const {
+  std::vector<int> slots;
+  if (driver_started_) slots.push_back(base_.driver_slot);
+  for (const auto& [slot, state] : state_) slots.push_back(slot);
+  return slots;
+}
+
+}  // namespace raympi

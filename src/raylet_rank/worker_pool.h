@@ -1,0 +1,45 @@
+// WorkerPool: the processes of one node by slot: which are starting, idle or leased. It starts
+// workers in batches through a WorkerLauncher and hands idle ones out for leases, reusing them.
+//
+// Thread-safety: single-threaded (the raylet's event loop).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "raylet_rank/worker_launcher.h"
+
+namespace raympi {
+
+class WorkerPool {
+ public:
+  // `base` holds the program, bus and node; slots [first_slot, max_slots) are for workers.
+  WorkerPool(WorkerLauncher* launcher, LaunchRequest base, int first_slot, int max_slots);
+
+  // Starts `num_workers` workers, and the driver in the same launch when `with_driver`.
+  Status Start(int num_workers, bool with_driver);
+  // A started process attached to the bus.
+  void OnReady(int slot);
+  std::optional<int> PopIdle();
+  void Release(int slot);  // back to idle after its lease ended
+
+  int num_starting() const { return num_starting_; }
+  bool IsWorker(int slot) const { return state_.count(slot) > 0; }
+  // Every slot that was started (driver included), to tell them the job is over.
+  std::vector<int> StartedSlots() const;
+
+ private:
+  enum class State { kStarting, kIdle, kLeased };
+  WorkerLauncher* launcher_;
+  LaunchRequest base_;
+  int next_slot_;
+  const int max_slots_;
+  int num_starting_ = 0;
+  bool driver_started_ = false;
+  std::map<int, State> state_;
+  std::deque<int> idle_;
+};
+
+}  // namespace raympi

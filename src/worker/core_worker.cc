@@ -1,0 +1,605 @@
+#include "worker/core_worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/frame.h"
+#include "common/logging.h"
+#include "raympi/errors.h"
+#include "raympi/function_registry.h"
+
+namespace raympi {
+
+namespace {
+
+constexpr int kMaxPendingLeaseRequests = 8;
+
+// Tasks with equal resource demands share a queue and its leases (Ray's scheduling class).
+std::string QueueKey(const rpc::ResourceSet& resources) {
+  std::map<std::string, double> sorted(resources.amounts().begin(), resources.amounts().end());
+  std::string key;
+  for (const auto& [name, amount] : sorted) key += name + "=" + std::to_string(amount) + ";";
+  return key;
+}
+
+std::string DescribeId(const std::string& id) {
+  auto parsed = ObjectId::FromBinary(id);
+  return parsed.ok() ? parsed->Hex() : "<malformed id>";
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Start(const CoreWorkerConfig& config) {
+  auto bus = ShmBus::Attach(config.bus_name);
+  if (!bus.ok()) return bus.status();
+  std::unique_ptr<CoreWorker> worker(new CoreWorker(config, std::move(bus.value())));
+  rpc::Envelope ready = worker->NewEnvelope(config.node, kRayletSlot);
+  ready.mutable_worker_ready()->set_pid(static_cast<int32_t>(getpid()));
+  ready.mutable_worker_ready()->set_is_driver(config.is_driver);
+  Outbox out{ready};
+  worker->SendAll(out);
+  worker->io_thread_ = std::thread([w = worker.get()] { w->IoLoop(); });
+  return worker;
+}
+
+CoreWorker::CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus)
+    : config_(config), bus_(std::move(bus)), pid_(static_cast<uint32_t>(getpid())) {}
+
+CoreWorker::~CoreWorker() { Stop(); }
+
+void CoreWorker::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  objects_cv_.notify_all();
+  tasks_cv_.notify_all();
+  bus_->Wake(config_.slot);
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+rpc::Envelope CoreWorker::NewEnvelope(int node, int slot) const {
+  rpc::Envelope e;
+  *e.mutable_src() = MakeAddress(config_.node, config_.slot);
+  *e.mutable_dst() = MakeAddress(node, slot);
+  return e;
+}
+
+void CoreWorker::SendAll(Outbox& out) {
+  for (const rpc::Envelope& e : out) {
+    // Another node's processes are reached through our raylet, which forwards over MPI.
+    int slot = e.dst().node() == config_.node ? e.dst().slot() : kRayletSlot;
+    Status st = bus_->Send(slot, EncodeFrame(e));
+    if (!st.ok()) RAYMPI_LOG_ERROR("send to slot {} failed: {}", slot, st.ToString());
+  }
+  out.clear();
+}
+
+bool CoreWorker::Owns(const ObjectId& id) const {
+  return id.owner_node == config_.node && id.owner_slot == config_.slot && id.owner_pid == pid_;
+}
+
+ObjectId CoreWorker::NextObjectId() {
+  ObjectId id;
+  id.owner_node = config_.node;
+  id.owner_slot = config_.slot;
+  id.owner_pid = pid_;
+  id.index = ++next_index_;
+  return id;
+}
+
+// ---- io thread --------------------------------------------------------------------------------
+
+void CoreWorker::IoLoop() {
+  std::string frame;
+  for (;;) {
+    std::chrono::microseconds timeout(100000);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      for (auto& [key, q] : queues_) {
+        for (auto& l : q.leases) {
+          if (l.in_flight == 0) timeout = std::min(timeout, config_.lease_idle_timeout);
+        }
+      }
+    }
+    auto got = bus_->Receive(config_.slot, &frame, timeout);
+    Outbox out;
+    if (!got.ok()) {
+      RAYMPI_LOG_ERROR("mailbox receive failed: {}", got.status().ToString());
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (*got) {
+        rpc::Envelope envelope;
+        Status st = DecodeFrame(frame, &envelope);
+        if (st.ok()) {
+          Handle(envelope, out);
+        } else {
+          RAYMPI_LOG_ERROR("dropping a malformed message: {}", st.ToString());
+        }
+      }
+      ReturnIdleLeases(out);
+    }
+    SendAll(out);
+  }
+}
+
+void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
+  switch (envelope.body_case()) {
+    case rpc::Envelope::kLeaseReply:
+      OnLeaseReply(envelope, out);
+      break;
+    case rpc::Envelope::kTaskDone:
+      OnTaskDone(*envelope.mutable_task_done(), out);
+      break;
+    case rpc::Envelope::kPushTask:
+      pushed_.push_back(std::move(*envelope.mutable_push_task()));
+      tasks_cv_.notify_one();
+      break;
+    case rpc::Envelope::kGetObject: {
+      const std::string& id = envelope.get_object().object_id();
+      auto it = objects_.find(id);
+      if (it == objects_.end()) {
+        rpc::Envelope reply = NewEnvelope(envelope.src().node(), envelope.src().slot());
+        rpc::ObjectValue* v = reply.mutable_object_value();
+        v->set_object_id(id);
+        v->set_is_error(true);
+        v->set_error_function("Get");
+        v->set_error_message("object " + DescribeId(id) +
+                             " is unknown to its owner (freed, or never created)");
+        out.push_back(std::move(reply));
+      } else if (it->second.ready) {
+        rpc::Envelope reply = NewEnvelope(envelope.src().node(), envelope.src().slot());
+        *reply.mutable_object_value() = it->second.value;
+        out.push_back(std::move(reply));
+      } else {
+        it->second.borrowers.push_back(envelope.src());
+      }
+      break;
+    }
+    case rpc::Envelope::kObjectValue: {
+      std::string id = envelope.object_value().object_id();
+      MarkReady(id, std::move(*envelope.mutable_object_value()), out);
+      break;
+    }
+    case rpc::Envelope::kShutdown:
+      stopping_ = true;
+      objects_cv_.notify_all();
+      tasks_cv_.notify_all();
+      break;
+    default:
+      RAYMPI_LOG_WARN("core worker ignores message type {}",
+                      static_cast<int>(envelope.body_case()));
+  }
+}
+
+// ---- objects ----------------------------------------------------------------------------------
+
+void CoreWorker::MarkReady(const std::string& id, rpc::ObjectValue value, Outbox& out) {
+  ObjectEntry& entry = objects_[id];
+  if (entry.ready) return;
+  entry.ready = true;
+  entry.value = std::move(value);
+  for (const rpc::Address& b : entry.borrowers) {
+    rpc::Envelope reply = NewEnvelope(b.node(), b.slot());
+    *reply.mutable_object_value() = entry.value;
+    out.push_back(std::move(reply));
+  }
+  entry.borrowers.clear();
+  std::set<std::string> dependents;
+  dependents.swap(entry.dependent_tasks);
+  for (const std::string& task_id : dependents) {
+    auto it = resolving_.find(task_id);
+    if (it == resolving_.end()) continue;
+    ResolvingTask& task = it->second;
+    if (entry.value.is_error()) {
+      rpc::TaskSpec spec = std::move(task.spec);
+      resolving_.erase(it);
+      FailTask(spec, entry.value.error_function(), entry.value.error_message(), out);
+      continue;
+    }
+    for (auto& arg : *task.spec.mutable_args()) {
+      if (arg.object_id() == id) arg.set_value(entry.value.data());
+    }
+    task.missing.erase(id);
+    if (task.missing.empty()) {
+      rpc::TaskSpec spec = std::move(task.spec);
+      resolving_.erase(it);
+      Enqueue(std::move(spec), out);
+    }
+  }
+  objects_cv_.notify_all();
+}
+
+void CoreWorker::RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out) {
+  if (entry.ready || entry.requested) return;
+  auto parsed = ObjectId::FromBinary(id);
+  if (!parsed.ok() || Owns(*parsed)) return;
+  entry.requested = true;
+  rpc::Envelope request = NewEnvelope(parsed->owner_node, parsed->owner_slot);
+  request.mutable_get_object()->set_object_id(id);
+  out.push_back(std::move(request));
+}
+
+std::string CoreWorker::Put(std::string data, std::string type) {
+  Outbox out;
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = NextObjectId().Binary();
+    rpc::ObjectValue value;
+    value.set_object_id(id);
+    value.set_data(std::move(data));
+    value.set_type(std::move(type));
+    MarkReady(id, std::move(value), out);
+  }
+  SendAll(out);
+  return id;
+}
+
+void CoreWorker::SetBlocked(bool blocked) {
+  rpc::Envelope e = NewEnvelope(config_.node, kRayletSlot);
+  e.mutable_worker_blocked()->set_blocked(blocked);
+  Outbox out{e};
+  SendAll(out);
+}
+
+std::vector<internal::FetchedObject> CoreWorker::Get(const std::vector<std::string>& ids,
+                                                     int timeout_ms) {
+  std::vector<bool> ready = Wait(ids, static_cast<int>(ids.size()), timeout_ms);
+  std::vector<internal::FetchedObject> result;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!ready[i]) {
+      if (stopping_) throw Error("raympi::Get: the job is shutting down");
+      throw TimeoutError("raympi::Get: object " + DescribeId(ids[i]) + " not ready after " +
+                         std::to_string(timeout_ms) + " ms");
+    }
+    const rpc::ObjectValue& v = objects_[ids[i]].value;
+    internal::FetchedObject f;
+    f.data = v.data();
+    f.type = v.type();
+    f.is_error = v.is_error();
+    f.error_function = v.error_function();
+    f.error_message = v.error_message();
+    result.push_back(std::move(f));
+  }
+  return result;
+}
+
+std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num, int timeout_ms) {
+  for (const std::string& id : ids) {
+    if (!ObjectId::FromBinary(id).ok())
+      throw Error("raympi: invalid ObjectRef (empty or corrupt id)");
+  }
+  Outbox out;
+  auto count_ready = [&] {
+    int n = 0;
+    for (const std::string& id : ids) n += objects_[id].ready ? 1 : 0;
+    return n;
+  };
+  std::unique_lock<std::mutex> lock(mu_);
+  for (const std::string& id : ids) RequestFromOwner(id, objects_[id], out);
+  bool must_block = count_ready() < num;
+  // A worker blocked in Get lends its CPU back so nested tasks can run (as in Ray).
+  bool report_block = must_block && !config_.is_driver && executing_;
+  if (!out.empty() || report_block) {
+    lock.unlock();
+    SendAll(out);
+    if (report_block) SetBlocked(true);
+    lock.lock();
+  }
+  auto done = [&] { return stopping_ || count_ready() >= num; };
+  if (timeout_ms < 0) {
+    objects_cv_.wait(lock, done);
+  } else {
+    objects_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), done);
+  }
+  std::vector<bool> ready;
+  for (const std::string& id : ids) ready.push_back(objects_[id].ready);
+  if (report_block) {
+    lock.unlock();
+    SetBlocked(false);
+  }
+  return ready;
+}
+
+// ---- submitting tasks -------------------------------------------------------------------------
+
+std::string CoreWorker::Submit(const std::string& function, std::vector<internal::TaskArg> args,
+                               const std::string& return_type,
+                               const internal::TaskOptions& options) {
+  Outbox out;
+  std::string return_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) throw Error("raympi: cannot submit " + function + ": the job is shutting down");
+    ObjectId id = NextObjectId();
+    return_id = id.Binary();
+    rpc::TaskSpec spec;
+    spec.set_task_id(return_id);
+    spec.set_return_id(return_id);
+    spec.set_function(function);
+    spec.set_return_type(return_type);
+    spec.set_name(options.name);
+    *spec.mutable_owner() = MakeAddress(config_.node, config_.slot);
+    for (const auto& [name, amount] : options.resources) {
+      if (amount < 0) {
+        throw Error("raympi::Task(" + function + "): resource " + name +
+                    " must not be negative, got " + std::to_string(amount));
+      }
+      if (amount > 0) (*spec.mutable_resources()->mutable_amounts())[name] = amount;
+    }
+    for (auto& a : args) {
+      rpc::TaskArg* arg = spec.add_args();
+      arg->set_value(std::move(a.value));
+      arg->set_object_id(std::move(a.object_id));
+      arg->set_type(std::move(a.type));
+    }
+    objects_[return_id];  // pending until the task is done
+    StartResolving(std::move(spec), out);
+  }
+  SendAll(out);
+  return return_id;
+}
+
+void CoreWorker::StartResolving(rpc::TaskSpec spec, Outbox& out) {
+  ResolvingTask task;
+  for (const auto& arg : spec.args()) {
+    if (arg.object_id().empty()) continue;
+    if (!ObjectId::FromBinary(arg.object_id()).ok()) {
+      FailTask(spec, spec.function(), "an ObjectRef argument is empty or corrupt", out);
+      return;
+    }
+    ObjectEntry& entry = objects_[arg.object_id()];
+    if (entry.ready && entry.value.is_error()) {
+      FailTask(spec, entry.value.error_function(), entry.value.error_message(), out);
+      return;
+    }
+    if (!entry.ready) task.missing.insert(arg.object_id());
+  }
+  for (auto& arg : *spec.mutable_args()) {
+    if (!arg.object_id().empty() && !task.missing.count(arg.object_id())) {
+      arg.set_value(objects_[arg.object_id()].value.data());
+    }
+  }
+  if (task.missing.empty()) {
+    Enqueue(std::move(spec), out);
+    return;
+  }
+  std::string task_id = spec.task_id();
+  for (const std::string& id : task.missing) {
+    ObjectEntry& entry = objects_[id];
+    entry.dependent_tasks.insert(task_id);
+    RequestFromOwner(id, entry, out);
+  }
+  task.spec = std::move(spec);
+  resolving_[task_id] = std::move(task);
+}
+
+void CoreWorker::FailTask(const rpc::TaskSpec& spec, const std::string& function,
+                          const std::string& message, Outbox& out) {
+  rpc::ObjectValue v;
+  v.set_object_id(spec.return_id());
+  v.set_is_error(true);
+  v.set_error_function(function);
+  v.set_error_message(message);
+  MarkReady(spec.return_id(), std::move(v), out);
+}
+
+void CoreWorker::Enqueue(rpc::TaskSpec spec, Outbox& out) {
+  std::string key = QueueKey(spec.resources());
+  SchedulingQueue& q = queues_[key];
+  if (q.tasks.empty() && q.leases.empty())
+    *q.resources.mutable_amounts() = spec.resources().amounts();
+  q.tasks.push_back(std::move(spec));
+  Pump(key, out);
+}
+
+void CoreWorker::Pump(const std::string& key, Outbox& out) {
+  SchedulingQueue& q = queues_[key];
+  // Fill the least loaded leases first so work spreads over all leased workers.
+  while (!q.tasks.empty() && !q.leases.empty()) {
+    auto least =
+        std::min_element(q.leases.begin(), q.leases.end(),
+                         [](const Lease& a, const Lease& b) { return a.in_flight < b.in_flight; });
+    if (least->in_flight >= config_.pipeline_depth) break;
+    rpc::Envelope push = NewEnvelope(least->worker.node(), least->worker.slot());
+    push.mutable_push_task()->set_lease_id(least->id);
+    *push.mutable_push_task()->mutable_spec() = std::move(q.tasks.front());
+    in_flight_[push.push_task().spec().task_id()] = InFlight{key, least->id};
+    q.tasks.pop_front();
+    ++least->in_flight;
+    out.push_back(std::move(push));
+  }
+  int wanted = std::min<int>(static_cast<int>(q.tasks.size()), kMaxPendingLeaseRequests);
+  while (q.pending_lease_requests < wanted) {
+    uint64_t request_id = ++next_lease_request_;
+    lease_requests_[request_id] = LeaseRequest{key, config_.node};
+    rpc::Envelope request = NewEnvelope(config_.node, kRayletSlot);
+    request.mutable_request_lease()->set_lease_request_id(request_id);
+    *request.mutable_request_lease()->mutable_resources() = q.resources;
+    ++q.pending_lease_requests;
+    out.push_back(std::move(request));
+  }
+  // Nothing left to run: withdraw the requests still queued at raylets, or they would hold
+  // up other owners' requests and end in leases nobody uses.
+  if (q.tasks.empty() && q.pending_lease_requests > 0) {
+    for (auto it = lease_requests_.begin(); it != lease_requests_.end();) {
+      if (it->second.queue_key != key) {
+        ++it;
+        continue;
+      }
+      rpc::Envelope cancel = NewEnvelope(it->second.node, kRayletSlot);
+      cancel.mutable_cancel_lease_request()->set_lease_request_id(it->first);
+      out.push_back(std::move(cancel));
+      it = lease_requests_.erase(it);
+    }
+    q.pending_lease_requests = 0;
+  }
+  auto now = std::chrono::steady_clock::now();
+  for (Lease& l : q.leases) {
+    if (l.in_flight == 0 && l.idle_since == std::chrono::steady_clock::time_point{})
+      l.idle_since = now;
+    if (l.in_flight > 0) l.idle_since = {};
+  }
+}
+
+void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
+  const rpc::LeaseReply& reply = envelope.lease_reply();
+  auto it = lease_requests_.find(reply.lease_request_id());
+  if (it == lease_requests_.end()) {
+    // Granted after we withdrew the request: hand the worker straight back.
+    if (reply.result_case() == rpc::LeaseReply::kWorker) {
+      rpc::Envelope ret = NewEnvelope(reply.worker().node(), kRayletSlot);
+      ret.mutable_return_lease()->set_lease_id(reply.lease_id());
+      out.push_back(std::move(ret));
+    }
+    return;
+  }
+  std::string key = it->second.queue_key;
+  SchedulingQueue& q = queues_[key];
+  switch (reply.result_case()) {
+    case rpc::LeaseReply::kWorker: {
+      lease_requests_.erase(it);
+      --q.pending_lease_requests;
+      Lease lease;
+      lease.id = reply.lease_id();
+      lease.worker = reply.worker();
+      q.leases.push_back(lease);
+      break;
+    }
+    case rpc::LeaseReply::kSpillbackNode: {
+      // Ask the node the raylet pointed at; it queues the request rather than spilling again.
+      it->second.node = reply.spillback_node();
+      rpc::Envelope request = NewEnvelope(reply.spillback_node(), kRayletSlot);
+      request.mutable_request_lease()->set_lease_request_id(reply.lease_request_id());
+      *request.mutable_request_lease()->mutable_resources() = q.resources;
+      request.mutable_request_lease()->set_spilled(true);
+      out.push_back(std::move(request));
+      return;
+    }
+    case rpc::LeaseReply::kRejected: {
+      it->second.node = config_.node;
+      rpc::Envelope request = NewEnvelope(config_.node, kRayletSlot);
+      request.mutable_request_lease()->set_lease_request_id(reply.lease_request_id());
+      *request.mutable_request_lease()->mutable_resources() = q.resources;
+      out.push_back(std::move(request));
+      return;
+    }
+    case rpc::LeaseReply::kInfeasible: {
+      lease_requests_.erase(it);
+      --q.pending_lease_requests;
+      std::deque<rpc::TaskSpec> failed;
+      failed.swap(q.tasks);
+      for (const rpc::TaskSpec& spec : failed) {
+        FailTask(spec, spec.function(), "cannot be scheduled: " + reply.infeasible(), out);
+      }
+      return;
+    }
+    default:
+      return;
+  }
+  Pump(key, out);
+}
+
+void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
+  auto it = in_flight_.find(done.task_id());
+  if (it != in_flight_.end()) {
+    InFlight where = it->second;
+    in_flight_.erase(it);
+    SchedulingQueue& q = queues_[where.queue_key];
+    for (Lease& l : q.leases) {
+      if (l.id == where.lease_id) --l.in_flight;
+    }
+    Pump(where.queue_key, out);
+  }
+  std::string id = done.result().object_id();
+  MarkReady(id, std::move(*done.mutable_result()), out);
+}
+
+void CoreWorker::ReturnIdleLeases(Outbox& out) {
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [key, q] : queues_) {
+    for (auto it = q.leases.begin(); it != q.leases.end();) {
+      bool idle = it->in_flight == 0 && q.tasks.empty() &&
+                  it->idle_since != std::chrono::steady_clock::time_point{} &&
+                  now - it->idle_since >= config_.lease_idle_timeout;
+      if (!idle) {
+        ++it;
+        continue;
+      }
+      rpc::Envelope ret = NewEnvelope(it->worker.node(), kRayletSlot);
+      ret.mutable_return_lease()->set_lease_id(it->id);
+      out.push_back(std::move(ret));
+      it = q.leases.erase(it);
+    }
+  }
+}
+
+// ---- executing tasks (worker mode) ------------------------------------------------------------
+
+void CoreWorker::RunTaskLoop() {
+  for (;;) {
+    rpc::PushTask push;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      tasks_cv_.wait(lock, [&] { return stopping_ || !pushed_.empty(); });
+      if (stopping_) return;
+      push = std::move(pushed_.front());
+      pushed_.pop_front();
+      executing_ = true;
+    }
+    ExecuteTask(push);
+    std::lock_guard<std::mutex> lock(mu_);
+    executing_ = false;
+  }
+}
+
+void CoreWorker::ExecuteTask(rpc::PushTask& push) {
+  const rpc::TaskSpec& spec = push.spec();
+  rpc::Envelope reply = NewEnvelope(spec.owner().node(), spec.owner().slot());
+  rpc::TaskDone* done = reply.mutable_task_done();
+  done->set_task_id(spec.task_id());
+  rpc::ObjectValue* result = done->mutable_result();
+  result->set_object_id(spec.return_id());
+  auto fail = [&](const std::string& message) {
+    result->set_is_error(true);
+    result->set_error_function(spec.function());
+    result->set_error_message(message);
+  };
+  const internal::FunctionInfo* info =
+      internal::FunctionRegistry::Instance().FindByName(spec.function());
+  if (info == nullptr) {
+    fail("function '" + spec.function() +
+         "' is not registered in this program; add RAYMPI_REMOTE(" + spec.function() + ")");
+  } else if (info->arity != static_cast<size_t>(spec.args_size())) {
+    fail("takes " + std::to_string(info->arity) + " arguments, the task passed " +
+         std::to_string(spec.args_size()));
+  } else {
+    std::vector<std::string_view> args;
+    for (const auto& a : spec.args()) args.emplace_back(a.value());
+    try {
+      result->set_data(info->invoker(args));
+      result->set_type(spec.return_type());
+    } catch (const std::exception& e) {
+      fail(e.what());
+    } catch (...) {
+      fail("an exception that is not a std::exception");
+    }
+  }
+  Outbox out{std::move(reply)};
+  SendAll(out);
+}
+
+void CoreWorker::ReportDriverExit(int exit_code) {
+  rpc::Envelope e = NewEnvelope(config_.node, kRayletSlot);
+  e.mutable_driver_exit()->set_exit_code(exit_code);
+  Outbox out{e};
+  SendAll(out);
+}
+
+}  // namespace raympi

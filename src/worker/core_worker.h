@@ -1,0 +1,139 @@
+// CoreWorker: the runtime inside the driver and every worker process. It owns the objects it
+// creates, resolves task arguments, leases workers from raylets and pushes tasks straight to
+// them (Ray's direct task path), and, in a worker, executes the tasks pushed to it.
+//
+// Thread-safety: the public methods are safe from any thread. One io thread receives this
+// process's mailbox; user threads (the driver's main, a worker's task thread) call
+// Put/Submit/Get/Wait. State is guarded by mu_; messages are sent after mu_ is released so a
+// full peer mailbox can never block a thread that holds it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/shm_bus.h"
+#include "common/status.h"
+#include "raympi.pb.h"
+#include "raympi/runtime.h"
+
+namespace raympi {
+
+struct CoreWorkerConfig {
+  int node = 0;
+  int slot = 0;
+  bool is_driver = false;
+  std::string bus_name;
+  // Tasks in flight per leased worker. 1, as in Ray: a deeper pipeline queues tasks behind a
+  // running one on a worker while other CPUs may be free (and can deadlock nested Gets).
+  int pipeline_depth = 1;
+  std::chrono::microseconds lease_idle_timeout{2000};
+};
+
+class CoreWorker : public internal::Runtime {
+ public:
+  static StatusOr<std::unique_ptr<CoreWorker>> Start(const CoreWorkerConfig& config);
+  ~CoreWorker() override;
+
+  std::string Put(std::string data, std::string type) override;
+  std::string Submit(const std::string& function, std::vector<internal::TaskArg> args,
+                     const std::string& return_type, const internal::TaskOptions& options) override;
+  std::vector<internal::FetchedObject> Get(const std::vector<std::string>& ids,
+                                           int timeout_ms) override;
+  std::vector<bool> Wait(const std::vector<std::string>& ids, int num, int timeout_ms) override;
+
+  // Worker mode: executes pushed tasks until the raylet ends the job.
+  void RunTaskLoop();
+  // Driver mode: reports the driver's exit code to the raylet.
+  void ReportDriverExit(int exit_code);
+  int node() const { return config_.node; }
+  // Stops the io thread; no message is handled afterwards.
+  void Stop();
+
+ private:
+  using Outbox = std::vector<rpc::Envelope>;
+  struct ObjectEntry {
+    bool ready = false;
+    rpc::ObjectValue value;
+    bool requested = false;                 // borrowed: GetObject sent to the owner
+    std::vector<rpc::Address> borrowers;    // owner: who asked before it was ready
+    std::set<std::string> dependent_tasks;  // tasks whose arguments wait for it
+  };
+  struct ResolvingTask {
+    rpc::TaskSpec spec;
+    std::set<std::string> missing;  // object ids not yet inlined
+  };
+  struct Lease {
+    uint64_t id = 0;
+    rpc::Address worker;
+    int in_flight = 0;
+    std::chrono::steady_clock::time_point idle_since;
+  };
+  struct SchedulingQueue {
+    rpc::ResourceSet resources;
+    std::deque<rpc::TaskSpec> tasks;
+    std::vector<Lease> leases;
+    int pending_lease_requests = 0;
+  };
+  struct InFlight {
+    std::string queue_key;
+    uint64_t lease_id = 0;
+  };
+
+  CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus);
+  void IoLoop();
+  void Handle(rpc::Envelope& envelope, Outbox& out);
+  void SendAll(Outbox& out);
+  rpc::Envelope NewEnvelope(int node, int slot) const;
+  bool Owns(const ObjectId& id) const;
+
+  // All below require mu_.
+  ObjectId NextObjectId();
+  void MarkReady(const std::string& id, rpc::ObjectValue value, Outbox& out);
+  void StartResolving(rpc::TaskSpec spec, Outbox& out);
+  void RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out);
+  void Enqueue(rpc::TaskSpec spec, Outbox& out);
+  void Pump(const std::string& key, Outbox& out);
+  void FailTask(const rpc::TaskSpec& spec, const std::string& function, const std::string& message,
+                Outbox& out);
+  void OnLeaseReply(const rpc::Envelope& envelope, Outbox& out);
+  void OnTaskDone(rpc::TaskDone& done, Outbox& out);
+  void ReturnIdleLeases(Outbox& out);
+  void SetBlocked(bool blocked);
+  void ExecuteTask(rpc::PushTask& push);
+
+  const CoreWorkerConfig config_;
+  std::unique_ptr<ShmBus> bus_;
+  const uint32_t pid_;
+
+  std::mutex mu_;
+  std::condition_variable objects_cv_;
+  std::condition_variable tasks_cv_;
+  bool stopping_ = false;
+  uint32_t next_index_ = 0;
+  uint64_t next_lease_request_ = 0;
+  std::unordered_map<std::string, ObjectEntry> objects_;
+  std::unordered_map<std::string, ResolvingTask> resolving_;
+  std::map<std::string, SchedulingQueue> queues_;
+  struct LeaseRequest {
+    std::string queue_key;
+    int node = 0;  // whose raylet holds the request now
+  };
+  std::unordered_map<uint64_t, LeaseRequest> lease_requests_;
+  std::unordered_map<std::string, InFlight> in_flight_;  // task id -> where it runs
+  std::deque<rpc::PushTask> pushed_;                     // worker: tasks to execute
+  bool executing_ = false;
+
+  std::thread io_thread_;
+};
+
+}  // namespace raympi

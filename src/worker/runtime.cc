@@ -1,0 +1,138 @@
+// raympi::Init and friends: start the core worker of a driver or worker process.
+#include <mpi.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sstream>
+
+#include "common/logging.h"
+#include "raympi/api.h"
+#include "worker/core_worker.h"
+
+namespace raympi {
+namespace {
+
+constexpr const char* kBootstrapFlag = "--raympi-bootstrap=";
+
+std::unique_ptr<CoreWorker> g_worker;
+MPI_Comm g_parent = MPI_COMM_NULL;
+bool g_shutdown = false;
+
+struct Bootstrap {
+  bool driver = false;
+  std::string bus_name;
+  int node = 0;
+  int slot_base = 0;
+  int rank_offset = 0;
+};
+
+bool ParseBootstrap(const std::string& text, Bootstrap* out) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, ',')) parts.push_back(part);
+  if (parts.size() != 5 || (parts[0] != "driver" && parts[0] != "worker")) return false;
+  out->driver = parts[0] == "driver";
+  out->bus_name = parts[1];
+  out->node = std::atoi(parts[2].c_str());
+  out->slot_base = std::atoi(parts[3].c_str());
+  out->rank_offset = std::atoi(parts[4].c_str());
+  return true;
+}
+
+// Removes the bootstrap argument so the application sees only its own arguments.
+std::string TakeBootstrapArgument(int& argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], kBootstrapFlag, std::strlen(kBootstrapFlag)) != 0) continue;
+    std::string value = argv[i] + std::strlen(kBootstrapFlag);
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    argv[--argc] = nullptr;
+    return value;
+  }
+  return "";
+}
+
+void LeaveJob() {
+  g_worker->Stop();
+  g_worker.reset();
+  if (g_parent != MPI_COMM_NULL) MPI_Comm_disconnect(&g_parent);
+  MPI_Finalize();
+}
+
+// The job's exit code is the driver's: report it when the driver's process exits.
+void OnDriverExit(int exit_code, void*) {
+  if (!g_worker) return;
+  std::fflush(stdout);
+  g_worker->ReportDriverExit(exit_code);
+  LeaveJob();
+}
+
+}  // namespace
+
+void Init(int& argc, char** argv) {
+  if (g_worker) throw Error("raympi::Init was already called");
+  std::string bootstrap_text = TakeBootstrapArgument(argc, argv);
+  Bootstrap bootstrap;
+  if (bootstrap_text.empty()) {
+    throw Error(
+        "raympi::Init: this program was not started by raympi; run it as "
+        "`mpirun -n N raympi " +
+        std::string(argc > 0 ? argv[0] : "./app") + "` or `raympi " +
+        std::string(argc > 0 ? argv[0] : "./app") + "`");
+  }
+  if (!ParseBootstrap(bootstrap_text, &bootstrap)) {
+    throw Error("raympi::Init: malformed " + std::string(kBootstrapFlag) + bootstrap_text);
+  }
+  int provided;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_get_parent(&g_parent);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  CoreWorkerConfig config;
+  config.node = bootstrap.node;
+  config.slot = bootstrap.slot_base + rank - bootstrap.rank_offset;
+  config.is_driver = bootstrap.driver;
+  config.bus_name = bootstrap.bus_name;
+  if (const char* depth = std::getenv("RAYMPI_PIPELINE_DEPTH")) {
+    config.pipeline_depth = std::max(1, std::atoi(depth));
+  }
+  InitLogging(bootstrap.driver
+                  ? "driver"
+                  : "worker-" + std::to_string(config.node) + "." + std::to_string(config.slot));
+  auto worker = CoreWorker::Start(config);
+  if (!worker.ok()) {
+    std::fprintf(stderr, "raympi: cannot join the job: %s\n", worker.status().ToString().c_str());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  g_worker = std::move(worker.value());
+  if (bootstrap.driver) {
+    on_exit(OnDriverExit, nullptr);
+    return;
+  }
+  g_worker->RunTaskLoop();
+  std::fflush(stdout);
+  LeaveJob();
+  std::exit(0);
+}
+
+void Shutdown() { g_shutdown = true; }
+
+bool IsInitialized() { return g_worker != nullptr && !g_shutdown; }
+
+int CurrentNodeId() {
+  if (!g_worker) throw Error("raympi: call raympi::Init(argc, argv) before CurrentNodeId()");
+  return g_worker->node();
+}
+
+namespace internal {
+
+Runtime& CurrentRuntime() {
+  if (!g_worker) throw Error("raympi: call raympi::Init(argc, argv) before using the API");
+  if (g_shutdown) throw Error("raympi: the API was used after raympi::Shutdown()");
+  return *g_worker;
+}
+
+}  // namespace internal
+}  // namespace raympi
