@@ -6,7 +6,10 @@
 
 namespace raympi {
 
-GcsServer::GcsServer(Callbacks callbacks) : callbacks_(std::move(callbacks)) {}
+GcsServer::GcsServer(Callbacks callbacks, GcsOptions options)
+    : callbacks_(std::move(callbacks)), options_(options) {
+  if (!callbacks_.now) callbacks_.now = [] { return Clock::now(); };
+}
 
 void GcsServer::Handle(rpc::Envelope& envelope) {
   switch (envelope.body_case()) {
@@ -39,7 +42,12 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
 }
 
 void GcsServer::Tick() {
-  if (view_dirty_ && !job_ended_) BroadcastView();
+  if (job_ended_ || nodes_.empty()) return;
+  Clock::time_point now = callbacks_.now();
+  if (view_dirty_ || now - last_broadcast_ >= options_.view_refresh_period) {
+    last_broadcast_ = now;
+    BroadcastView();
+  }
 }
 
 void GcsServer::BroadcastView() {

@@ -98,58 +98,69 @@ void NodeManager::OnRequestLease(const rpc::Envelope& envelope) {
   request.owner = envelope.src();
   request.request_id = envelope.request_lease().lease_request_id();
   request.resources = envelope.request_lease().resources();
-  if (!Fits(request.resources, total_)) {
-    int other = FindOtherNode(request.resources, /*by_total=*/true);
-    rpc::LeaseReply reply;
-    if (other >= 0) {
-      reply.set_spillback_node(other);
-    } else {
-      reply.set_infeasible("no node can ever provide " + Describe(request.resources) + " (" +
-                           LargestNodeDescription() + ")");
-    }
-    return Reply(request, std::move(reply));
-  }
+  bool spilled = envelope.request_lease().spilled();
+  bool fits_now = Fits(request.resources, total_) && Fits(request.resources, Unreserved());
   // A spilled request was sent here on a view that may be stale: if this node is busy after
   // all, the owner asks its home raylet again, which knows more by then (as Ray does). So a
-  // request is redirected at most once per attempt and never queues on a node it did not
-  // pick.
-  if (envelope.request_lease().spilled() && !Fits(request.resources, available_)) {
+  // request never queues on a node that did not pick it, and never bounces between nodes.
+  if (spilled && !fits_now) {
+    RAYMPI_LOG_DEBUG("node {} rejects a spilled request from {}.{}: {} free", config_.node,
+                     request.owner.node(), request.owner.slot(), Describe(available_));
     rpc::LeaseReply reply;
     reply.set_rejected(true);
     return Reply(request, std::move(reply));
   }
-  if (!envelope.request_lease().spilled() && !Fits(request.resources, available_)) {
-    int other = FindOtherNode(request.resources, /*by_total=*/false);
-    if (other >= 0) {
-      // Count the request against that node until its next report, so a burst of requests
-      // spreads over the free nodes instead of piling onto the first.
-      Subtract(request.resources, view_[other].mutable_available());
-      RAYMPI_LOG_DEBUG("node {} spills a lease request for {} to node {}", config_.node,
-                       Describe(request.resources), other);
-      rpc::LeaseReply reply;
-      reply.set_spillback_node(other);
-      return Reply(request, std::move(reply));
-    }
+  if (!fits_now && TrySpill(request)) return;
+  if (!Fits(request.resources, total_) && FindOtherNode(request.resources, true) < 0) {
+    rpc::LeaseReply reply;
+    reply.set_infeasible("no node can ever provide " + Describe(request.resources) + " (" +
+                         LargestNodeDescription() + ")");
+    return Reply(request, std::move(reply));
   }
-  RAYMPI_LOG_DEBUG("node {} queues a lease request for {} ({} queued, {} free)", config_.node,
-                   Describe(request.resources), queue_.size(), Describe(available_));
+  // Queued here even when only another node could run it: SpillQueued moves it there as soon
+  // as a view shows room.
+  RAYMPI_LOG_DEBUG("node {} queues a lease request for {} from {}.{} ({} queued, {} free)",
+                   config_.node, Describe(request.resources), request.owner.node(),
+                   request.owner.slot(), queue_.size(), Describe(available_));
   queue_.push_back(std::move(request));
   GrantQueued();
 }
 
+rpc::ResourceSet NodeManager::Unreserved() const {
+  rpc::ResourceSet unreserved = available_;
+  for (const PendingLease& queued : queue_) {
+    if (Fits(queued.resources, unreserved)) Subtract(queued.resources, &unreserved);
+  }
+  return unreserved;
+}
+
+bool NodeManager::TrySpill(const PendingLease& request) {
+  int other = FindOtherNode(request.resources, /*by_total=*/false);
+  if (other < 0) return false;
+  // Count the request against that node until the next view, so a burst of requests spreads
+  // over the free nodes instead of piling onto the first.
+  Subtract(request.resources, view_[other].mutable_available());
+  RAYMPI_LOG_DEBUG("node {} spills a lease request for {} from {}.{} to node {}", config_.node,
+                   Describe(request.resources), request.owner.node(), request.owner.slot(), other);
+  rpc::LeaseReply reply;
+  reply.set_spillback_node(other);
+  Reply(request, std::move(reply));
+  return true;
+}
+
 void NodeManager::SpillQueued() {
-  // Requests queued here while every node was busy move on as soon as another node frees up.
+  // Requests queued here while every node was busy move on as soon as another node frees up;
+  // those this node will grant first keep their place.
+  rpc::ResourceSet unreserved = available_;
   for (auto it = queue_.begin(); it != queue_.end();) {
-    int other = Fits(it->resources, available_) ? -1 : FindOtherNode(it->resources, false);
-    if (other < 0) {
+    if (Fits(it->resources, total_) && Fits(it->resources, unreserved)) {
+      Subtract(it->resources, &unreserved);
       ++it;
-      continue;
+    } else if (TrySpill(*it)) {
+      it = queue_.erase(it);
+    } else {
+      ++it;
     }
-    Subtract(it->resources, view_[other].mutable_available());
-    rpc::LeaseReply reply;
-    reply.set_spillback_node(other);
-    Reply(*it, std::move(reply));
-    it = queue_.erase(it);
   }
 }
 
@@ -179,7 +190,8 @@ void NodeManager::GrantQueued() {
       ++it;
       continue;
     }
-    uint64_t lease_id = ++next_lease_id_;
+    // Unique in the cluster: an owner holds leases from several raylets at once.
+    uint64_t lease_id = (static_cast<uint64_t>(config_.node) << 40) | ++next_lease_id_;
     leases_[lease_id] = Lease{*slot, it->resources, false};
     Subtract(it->resources, &available_);
     Subtract(it->resources, &unreserved);
@@ -187,6 +199,8 @@ void NodeManager::GrantQueued() {
     rpc::LeaseReply reply;
     *reply.mutable_worker() = MakeAddress(config_.node, *slot);
     reply.set_lease_id(lease_id);
+    RAYMPI_LOG_DEBUG("node {} grants lease {} (worker slot {}) to {}.{}", config_.node, lease_id,
+                     *slot, it->owner.node(), it->owner.slot());
     Reply(*it, std::move(reply));
     it = queue_.erase(it);
   }
@@ -211,6 +225,7 @@ void NodeManager::OnCancelLeaseRequest(const rpc::Address& owner, uint64_t reque
 void NodeManager::OnReturnLease(uint64_t lease_id) {
   auto it = leases_.find(lease_id);
   if (it == leases_.end()) return;
+  RAYMPI_LOG_DEBUG("node {}: lease {} returned", config_.node, lease_id);
   rpc::ResourceSet give_back = it->second.resources;
   if (it->second.blocked) Subtract(CpuPart(give_back), &give_back);
   Add(give_back, &available_);

@@ -54,6 +54,10 @@ class NodeManager {
   void OnWorkerBlocked(int slot, bool blocked);
   void OnShutdown(const rpc::Envelope& envelope);
   void GrantQueued();
+  // Free resources minus what queued requests will take, in queue order.
+  rpc::ResourceSet Unreserved() const;
+  // Sends the request to another node that the view shows free; false if there is none.
+  bool TrySpill(const PendingLease& request);
   void SpillQueued();
   void Reply(const PendingLease& request, rpc::LeaseReply reply);
   // Another node whose `available` (or `total`) fits; -1 if none.

@@ -466,6 +466,8 @@ void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
     case rpc::LeaseReply::kWorker: {
       lease_requests_.erase(it);
       --q.pending_lease_requests;
+      RAYMPI_LOG_DEBUG("{}.{} got lease {} on worker {}.{}", config_.node, config_.slot,
+                       reply.lease_id(), reply.worker().node(), reply.worker().slot());
       Lease lease;
       lease.id = reply.lease_id();
       lease.worker = reply.worker();
@@ -532,6 +534,8 @@ void CoreWorker::ReturnIdleLeases(Outbox& out) {
         ++it;
         continue;
       }
+      RAYMPI_LOG_DEBUG("{}.{} returns lease {} of node {}", config_.node, config_.slot, it->id,
+                       it->worker.node());
       rpc::Envelope ret = NewEnvelope(it->worker.node(), kRayletSlot);
       ret.mutable_return_lease()->set_lease_id(it->id);
       out.push_back(std::move(ret));
