@@ -1,5 +1,6 @@
 // The raympi launcher: `mpirun -n N raympi [flags] ./app [args]`. Parses flags, picks this
 // rank's role (GCS, raylet, or spare) and runs it. Everything else lives in the role libraries.
+#include <google/protobuf/util/json_util.h>
 #include <mpi.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -36,7 +38,9 @@ struct Flags {
   double num_cpus = 0;     // 0: from hwloc
   int num_workers = -1;    // -1: one per CPU
   std::string log_level;
-  std::vector<std::string> command;  // program and its arguments
+  std::string resources;                    // JSON for every node
+  std::vector<std::string> node_resources;  // "N:JSON" for node N
+  std::vector<std::string> command;         // program and its arguments
 };
 
 // The launcher's rank, read before MPI_Init so only one rank prints a usage error.
@@ -104,6 +108,45 @@ bool CallsRaympiInit(const std::string& path) {
   }
   std::fclose(file);
   return found;
+}
+
+// Parses '{"bigmem": 4, "GPU": 1}' into `out`; an error says what was wrong.
+Status ParseResources(const std::string& flag, const std::string& json,
+                      std::map<std::string, double>* out) {
+  rpc::ResourceSet set;
+  auto st = google::protobuf::util::JsonStringToMessage("{\"amounts\": " + json + "}", &set);
+  if (!st.ok()) {
+    return Status::InvalidArgument(flag + ": '" + json +
+                                   "' is not a JSON object of numbers, e.g. '{\"bigmem\": 4}'");
+  }
+  for (const auto& [name, amount] : set.amounts()) {
+    if (amount < 0) {
+      return Status::InvalidArgument(flag + ": resource '" + name + "' must not be negative");
+    }
+    (*out)[name] = amount;
+  }
+  return Status::Ok();
+}
+
+// Every node's custom resources: --resources for all, then --node-resources N:JSON on top.
+Status CustomResources(const Flags& flags, int node, std::map<std::string, double>* out) {
+  if (!flags.resources.empty())
+    RAYMPI_RETURN_IF_ERROR(ParseResources("--resources", flags.resources, out));
+  for (const std::string& spec : flags.node_resources) {
+    size_t colon = spec.find(':');
+    char* end = nullptr;
+    long n = colon == std::string::npos ? -1 : std::strtol(spec.c_str(), &end, 10);
+    if (colon == std::string::npos || end != spec.c_str() + colon || n < 0) {
+      return Status::InvalidArgument("--node-resources: '" + spec +
+                                     "' must be NODE:JSON, e.g. 1:'{\"GPU\": 1}'");
+    }
+    std::map<std::string, double> mine;
+    RAYMPI_RETURN_IF_ERROR(ParseResources("--node-resources", spec.substr(colon + 1), &mine));
+    if (n == node) {
+      for (const auto& [name, amount] : mine) (*out)[name] = amount;
+    }
+  }
+  return Status::Ok();
 }
 
 // Which node each rank belongs to, and which rank is each node's raylet (its lowest rank).
@@ -224,6 +267,11 @@ int RunRank(const Flags& flags, const std::string& program) {
     config.rank = layout.rank;
     config.resources = *resources;
     config.is_head = is_head;
+    Status custom = CustomResources(flags, layout.my_node, &config.custom_resources);
+    if (!custom.ok()) {
+      RAYMPI_LOG_ERROR("{}", custom.message());
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     config.initial_workers = flags.num_workers >= 0
                                  ? flags.num_workers
                                  : std::max(1, static_cast<int>(std::ceil(resources->num_cpus)));
@@ -305,6 +353,11 @@ int main(int argc, char** argv) {
   app.add_option("--num-workers", flags.num_workers,
                  "workers each node starts up front (default: one per CPU)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--resources", flags.resources,
+                 "custom resources of every node as JSON, e.g. '{\"bigmem\": 4}'");
+  app.add_option("--node-resources", flags.node_resources,
+                 "custom resources of one node, NODE:JSON, e.g. 1:'{\"GPU\": 1}' (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn (default), error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   try {
@@ -320,6 +373,9 @@ int main(int argc, char** argv) {
   if (!flags.command[0].empty() && flags.command[0][0] == '-') {
     return UsageError("unknown flag '" + flags.command[0] + "'");
   }
+  std::map<std::string, double> check_resources;  // bad JSON is a usage error, before MPI starts
+  Status resources_ok = CustomResources(flags, 0, &check_resources);
+  if (!resources_ok.ok()) return UsageError(resources_ok.message());
   auto program = ResolveProgram(flags.command[0]);
   if (!program.ok()) return UsageError(program.status().message());
   if (!CallsRaympiInit(*program)) {

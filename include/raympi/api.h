@@ -1,6 +1,7 @@
 // The user API: Init, Task(...).Remote, Put, Get, Wait, Shutdown.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -29,6 +30,9 @@ bool IsInitialized();
 
 /// The node this process runs on (0 is the head node, where the driver runs).
 int CurrentNodeId();
+
+/// The nodes of the job: id, host, total and available resources, liveness.
+inline std::vector<NodeInfo> Nodes() { return internal::CurrentRuntime().Nodes(); }
 
 namespace internal {
 
@@ -79,6 +83,15 @@ class TaskCaller {
 
   TaskCaller& SetResource(const std::string& name, double amount) {
     options_.resources[name] = amount;
+    return *this;
+  }
+  /// Sets several resources at once, e.g. {{"CPU", 2}, {"bigmem", 1}}.
+  TaskCaller& SetResources(const std::map<std::string, double>& resources) {
+    for (const auto& [name, amount] : resources) options_.resources[name] = amount;
+    return *this;
+  }
+  TaskCaller& SetSchedulingStrategy(const SchedulingStrategy& strategy) {
+    options_.strategy = strategy;
     return *this;
   }
   TaskCaller& SetName(std::string name) {

@@ -15,9 +15,45 @@ struct TaskArg {
   std::string type;       // type name of the value
 };
 
+}  // namespace raympi::internal
+
+namespace raympi {
+
+/// Where a task may run. Make one with DefaultStrategy(), Spread() or NodeAffinity().
+struct SchedulingStrategy {
+  enum class Kind { kDefault, kSpread, kNodeAffinity };
+  Kind kind = Kind::kDefault;
+  int node = -1;
+  bool soft = false;
+};
+
+/// The caller's node first, then any node with room (spillback).
+inline SchedulingStrategy DefaultStrategy() { return {}; }
+/// Round-robin over the nodes whose resources fit the task.
+inline SchedulingStrategy Spread() { return {SchedulingStrategy::Kind::kSpread, -1, false}; }
+/// On node `node` (see raympi::Nodes()). Hard: the task waits for that node, and fails if the
+/// node can never run it. Soft: it runs elsewhere when that node cannot run it.
+inline SchedulingStrategy NodeAffinity(int node, bool soft = false) {
+  return {SchedulingStrategy::Kind::kNodeAffinity, node, soft};
+}
+
+/// One node of the job, as raympi::Nodes() reports it.
+struct NodeInfo {
+  int id = 0;
+  std::string host;
+  std::map<std::string, double> total;
+  std::map<std::string, double> available;
+  bool alive = false;
+};
+
+}  // namespace raympi
+
+namespace raympi::internal {
+
 struct TaskOptions {
   std::map<std::string, double> resources{{"CPU", 1.0}};
   std::string name;
+  SchedulingStrategy strategy;
 };
 
 // An object's content as fetched by Get, or the error that stands for it.
@@ -42,6 +78,8 @@ class Runtime {
   virtual std::vector<FetchedObject> Get(const std::vector<std::string>& ids, int timeout_ms) = 0;
   // Returns, for each id, whether it is ready, once `num` are ready or timeout_ms passed.
   virtual std::vector<bool> Wait(const std::vector<std::string>& ids, int num, int timeout_ms) = 0;
+  // The nodes of the job, as the caller's raylet last heard from the GCS.
+  virtual std::vector<NodeInfo> Nodes() = 0;
 };
 
 // The runtime of this process; throws raympi::Error when raympi::Init was not called.

@@ -1,5 +1,6 @@
 #include "raylet_rank/node_manager.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/frame.h"
@@ -12,6 +13,8 @@ NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send
     : config_(config), pool_(pool), send_(std::move(send)) {
   (*total_.mutable_amounts())["CPU"] = config.resources.num_cpus;
   (*total_.mutable_amounts())["memory"] = static_cast<double>(config.resources.memory_bytes);
+  for (const auto& [name, amount] : config.custom_resources)
+    (*total_.mutable_amounts())[name] = amount;
   available_ = total_;
 }
 
@@ -33,6 +36,9 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
   switch (envelope.body_case()) {
     case rpc::Envelope::kRequestLease:
       OnRequestLease(envelope);
+      break;
+    case rpc::Envelope::kGetNodes:
+      OnGetNodes(envelope);
       break;
     case rpc::Envelope::kCancelLeaseRequest:
       OnCancelLeaseRequest(envelope.src(), envelope.cancel_lease_request().lease_request_id());
@@ -98,6 +104,11 @@ void NodeManager::OnRequestLease(const rpc::Envelope& envelope) {
   request.owner = envelope.src();
   request.request_id = envelope.request_lease().lease_request_id();
   request.resources = envelope.request_lease().resources();
+  const rpc::SchedulingStrategy& strategy = envelope.request_lease().strategy();
+  if (strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY &&
+      PlaceByAffinity(request, strategy)) {
+    return;
+  }
   bool spilled = envelope.request_lease().spilled();
   bool fits_now = Fits(request.resources, total_) && Fits(request.resources, Unreserved());
   // A spilled request was sent here on a view that may be stale: if this node is busy after
@@ -110,20 +121,117 @@ void NodeManager::OnRequestLease(const rpc::Envelope& envelope) {
     reply.set_rejected(true);
     return Reply(request, std::move(reply));
   }
+  if (!spilled && strategy.kind() == rpc::SchedulingStrategy::SPREAD && PlaceBySpread(request)) {
+    return;
+  }
   if (!fits_now && TrySpill(request)) return;
   if (!Fits(request.resources, total_) && FindOtherNode(request.resources, true) < 0) {
-    rpc::LeaseReply reply;
-    reply.set_infeasible("no node can ever provide " + Describe(request.resources) + " (" +
-                         LargestNodeDescription() + ")");
-    return Reply(request, std::move(reply));
+    return Infeasible(request, "no node can ever provide " + Describe(request.resources) + " (" +
+                                   LargestNodeDescription() + ")");
   }
   // Queued here even when only another node could run it: SpillQueued moves it there as soon
   // as a view shows room.
+  Queue(std::move(request));
+}
+
+bool NodeManager::PlaceByAffinity(PendingLease& request, const rpc::SchedulingStrategy& strategy) {
+  int target = strategy.node();
+  const rpc::ResourceSet* target_total = nullptr;
+  if (target == config_.node) {
+    target_total = &total_;
+  } else if (auto it = view_.find(target); it != view_.end() && it->second.alive()) {
+    target_total = &it->second.total();
+  }
+  std::string problem;
+  if (target_total == nullptr) {
+    problem = "node " + std::to_string(target) + " is not a live node of this job (" +
+              LargestNodeDescription() + ")";
+  } else if (!Fits(request.resources, *target_total)) {
+    problem = "node " + std::to_string(target) + " can never provide " +
+              Describe(request.resources) + " (it has " + Describe(*target_total) + ")";
+  }
+  if (!problem.empty()) {
+    if (strategy.soft()) return false;  // soft affinity: schedule as usual
+    Infeasible(request, problem);
+    return true;
+  }
+  if (target != config_.node) {
+    Spillback(request, target);
+    return true;
+  }
+  // Hard or soft, the node can run it: wait here for room, never move on.
+  request.pinned = true;
+  Queue(std::move(request));
+  return true;
+}
+
+bool NodeManager::PlaceBySpread(PendingLease& request) {
+  // Candidates: every node whose total fits, in id order; the round-robin takes the next one
+  // with room now. With no room anywhere the request queues here like any other.
+  std::vector<int> candidates;
+  if (Fits(request.resources, total_)) candidates.push_back(config_.node);
+  for (const auto& [node, info] : view_) {
+    if (info.alive() && Fits(request.resources, info.total())) candidates.push_back(node);
+  }
+  std::sort(candidates.begin(), candidates.end());
+  rpc::ResourceSet unreserved = Unreserved();
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    size_t index = (spread_next_ + i) % candidates.size();
+    int node = candidates[index];
+    bool room = node == config_.node ? Fits(request.resources, unreserved)
+                                     : Fits(request.resources, view_[node].available());
+    if (!room) continue;
+    spread_next_ = index + 1;
+    if (node == config_.node) {
+      Queue(std::move(request));
+    } else {
+      Subtract(request.resources, view_[node].mutable_available());
+      Spillback(request, node);
+    }
+    return true;
+  }
+  return false;
+}
+
+void NodeManager::Queue(PendingLease request) {
   RAYMPI_LOG_DEBUG("node {} queues a lease request for {} from {}.{} ({} queued, {} free)",
                    config_.node, Describe(request.resources), request.owner.node(),
                    request.owner.slot(), queue_.size(), Describe(available_));
   queue_.push_back(std::move(request));
   GrantQueued();
+}
+
+void NodeManager::Infeasible(const PendingLease& request, const std::string& reason) {
+  rpc::LeaseReply reply;
+  reply.set_infeasible(reason);
+  Reply(request, std::move(reply));
+}
+
+void NodeManager::Spillback(const PendingLease& request, int node) {
+  RAYMPI_LOG_DEBUG("node {} spills a lease request for {} from {}.{} to node {}", config_.node,
+                   Describe(request.resources), request.owner.node(), request.owner.slot(), node);
+  rpc::LeaseReply reply;
+  reply.set_spillback_node(node);
+  Reply(request, std::move(reply));
+}
+
+void NodeManager::OnGetNodes(const rpc::Envelope& envelope) {
+  rpc::Envelope reply;
+  *reply.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  *reply.mutable_dst() = envelope.src();
+  reply.set_request_id(envelope.request_id());
+  rpc::ClusterView* view = reply.mutable_cluster_view();
+  rpc::NodeInfo* self = view->add_nodes();
+  self->set_node(config_.node);
+  self->set_rank(config_.rank);
+  self->set_host(config_.resources.host);
+  *self->mutable_total() = total_;
+  *self->mutable_available() = available_;
+  self->set_alive(true);
+  for (const auto& [node, info] : view_) *view->add_nodes() = info;
+  std::sort(view->mutable_nodes()->begin(), view->mutable_nodes()->end(),
+            [](const rpc::NodeInfo& a, const rpc::NodeInfo& b) { return a.node() < b.node(); });
+  send_(reply);
 }
 
 rpc::ResourceSet NodeManager::Unreserved() const {
@@ -155,6 +263,8 @@ void NodeManager::SpillQueued() {
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (Fits(it->resources, total_) && Fits(it->resources, unreserved)) {
       Subtract(it->resources, &unreserved);
+      ++it;
+    } else if (it->pinned) {
       ++it;
     } else if (TrySpill(*it)) {
       it = queue_.erase(it);

@@ -22,6 +22,8 @@ struct NodeManagerConfig {
   NodeResources resources;
   bool is_head = false;     // starts the driver
   int initial_workers = 0;  // pool started up front
+  // Custom resources ({"bigmem": 4}) added to the discovered ones.
+  std::map<std::string, double> custom_resources;
 };
 
 class NodeManager {
@@ -41,6 +43,7 @@ class NodeManager {
     rpc::Address owner;
     uint64_t request_id = 0;
     rpc::ResourceSet resources;
+    bool pinned = false;  // node affinity: stays on this node
   };
   struct Lease {
     int worker_slot = 0;
@@ -49,6 +52,13 @@ class NodeManager {
   };
 
   void OnRequestLease(const rpc::Envelope& envelope);
+  // Node affinity and SPREAD; true when the request was answered or queued.
+  bool PlaceByAffinity(PendingLease& request, const rpc::SchedulingStrategy& strategy);
+  bool PlaceBySpread(PendingLease& request);
+  void Queue(PendingLease request);
+  void Infeasible(const PendingLease& request, const std::string& reason);
+  void Spillback(const PendingLease& request, int node);
+  void OnGetNodes(const rpc::Envelope& envelope);
   void OnCancelLeaseRequest(const rpc::Address& owner, uint64_t request_id);
   void OnReturnLease(uint64_t lease_id);
   void OnWorkerBlocked(int slot, bool blocked);
@@ -74,6 +84,7 @@ class NodeManager {
   std::deque<PendingLease> queue_;
   std::map<uint64_t, Lease> leases_;
   uint64_t next_lease_id_ = 0;
+  size_t spread_next_ = 0;  // SPREAD: where the round-robin goes on
   bool report_due_ = false;
   bool done_ = false;
 };

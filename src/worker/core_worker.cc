@@ -16,9 +16,12 @@ namespace {
 constexpr int kMaxPendingLeaseRequests = 8;
 
 // Tasks with equal resource demands share a queue and its leases (Ray's scheduling class).
-std::string QueueKey(const rpc::ResourceSet& resources) {
+std::string QueueKey(const rpc::TaskSpec& spec) {
+  const rpc::ResourceSet& resources = spec.resources();
   std::map<std::string, double> sorted(resources.amounts().begin(), resources.amounts().end());
-  std::string key;
+  std::string key = std::to_string(spec.strategy().kind()) + "/" +
+                    std::to_string(spec.strategy().node()) + "/" +
+                    std::to_string(spec.strategy().soft()) + "/";
   for (const auto& [name, amount] : sorted) key += name + "=" + std::to_string(amount) + ";";
   return key;
 }
@@ -165,6 +168,14 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       MarkReady(id, std::move(*envelope.mutable_object_value()), out);
       break;
     }
+    case rpc::Envelope::kClusterView: {
+      auto it = node_requests_.find(envelope.request_id());
+      if (it != node_requests_.end()) {
+        it->second = std::move(*envelope.mutable_cluster_view());
+        objects_cv_.notify_all();
+      }
+      break;
+    }
     case rpc::Envelope::kShutdown:
       stopping_ = true;
       objects_cv_.notify_all();
@@ -307,6 +318,34 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
   return ready;
 }
 
+std::vector<NodeInfo> CoreWorker::Nodes() {
+  std::unique_lock<std::mutex> lock(mu_);
+  uint64_t id = ++next_request_id_;
+  node_requests_[id];
+  rpc::Envelope request = NewEnvelope(config_.node, kRayletSlot);
+  request.set_request_id(id);
+  request.mutable_get_nodes();
+  Outbox out{request};
+  lock.unlock();
+  SendAll(out);
+  lock.lock();
+  objects_cv_.wait(lock, [&] { return stopping_ || node_requests_[id].has_value(); });
+  std::optional<rpc::ClusterView> view = std::move(node_requests_[id]);
+  node_requests_.erase(id);
+  if (!view) throw Error("raympi::Nodes: the job is shutting down");
+  std::vector<NodeInfo> nodes;
+  for (const rpc::NodeInfo& n : view->nodes()) {
+    NodeInfo info;
+    info.id = n.node();
+    info.host = n.host();
+    info.total.insert(n.total().amounts().begin(), n.total().amounts().end());
+    info.available.insert(n.available().amounts().begin(), n.available().amounts().end());
+    info.alive = n.alive();
+    nodes.push_back(std::move(info));
+  }
+  return nodes;
+}
+
 // ---- submitting tasks -------------------------------------------------------------------------
 
 std::string CoreWorker::Submit(const std::string& function, std::vector<internal::TaskArg> args,
@@ -326,6 +365,24 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
     spec.set_return_type(return_type);
     spec.set_name(options.name);
     *spec.mutable_owner() = MakeAddress(config_.node, config_.slot);
+    rpc::SchedulingStrategy* strategy = spec.mutable_strategy();
+    switch (options.strategy.kind) {
+      case SchedulingStrategy::Kind::kDefault:
+        strategy->set_kind(rpc::SchedulingStrategy::DEFAULT);
+        break;
+      case SchedulingStrategy::Kind::kSpread:
+        strategy->set_kind(rpc::SchedulingStrategy::SPREAD);
+        break;
+      case SchedulingStrategy::Kind::kNodeAffinity:
+        if (options.strategy.node < 0) {
+          throw Error("raympi::NodeAffinity: node must be a node id (>= 0), got " +
+                      std::to_string(options.strategy.node));
+        }
+        strategy->set_kind(rpc::SchedulingStrategy::NODE_AFFINITY);
+        strategy->set_node(options.strategy.node);
+        strategy->set_soft(options.strategy.soft);
+        break;
+    }
     for (const auto& [name, amount] : options.resources) {
       if (amount < 0) {
         throw Error("raympi::Task(" + function + "): resource " + name +
@@ -391,10 +448,12 @@ void CoreWorker::FailTask(const rpc::TaskSpec& spec, const std::string& function
 }
 
 void CoreWorker::Enqueue(rpc::TaskSpec spec, Outbox& out) {
-  std::string key = QueueKey(spec.resources());
+  std::string key = QueueKey(spec);
   SchedulingQueue& q = queues_[key];
-  if (q.tasks.empty() && q.leases.empty())
+  if (q.tasks.empty() && q.leases.empty()) {
     *q.resources.mutable_amounts() = spec.resources().amounts();
+    q.strategy = spec.strategy();
+  }
   q.tasks.push_back(std::move(spec));
   Pump(key, out);
 }
@@ -419,11 +478,8 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
   while (q.pending_lease_requests < wanted) {
     uint64_t request_id = ++next_lease_request_;
     lease_requests_[request_id] = LeaseRequest{key, config_.node};
-    rpc::Envelope request = NewEnvelope(config_.node, kRayletSlot);
-    request.mutable_request_lease()->set_lease_request_id(request_id);
-    *request.mutable_request_lease()->mutable_resources() = q.resources;
     ++q.pending_lease_requests;
-    out.push_back(std::move(request));
+    out.push_back(MakeLeaseRequest(config_.node, request_id, q, /*spilled=*/false));
   }
   // Nothing left to run: withdraw the requests still queued at raylets, or they would hold
   // up other owners' requests and end in leases nobody uses.
@@ -446,6 +502,17 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
       l.idle_since = now;
     if (l.in_flight > 0) l.idle_since = {};
   }
+}
+
+rpc::Envelope CoreWorker::MakeLeaseRequest(int node, uint64_t request_id, const SchedulingQueue& q,
+                                           bool spilled) const {
+  rpc::Envelope request = NewEnvelope(node, kRayletSlot);
+  rpc::RequestLease* r = request.mutable_request_lease();
+  r->set_lease_request_id(request_id);
+  *r->mutable_resources() = q.resources;
+  *r->mutable_strategy() = q.strategy;
+  r->set_spilled(spilled);
+  return request;
 }
 
 void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
@@ -477,19 +544,12 @@ void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
     case rpc::LeaseReply::kSpillbackNode: {
       // Ask the node the raylet pointed at; it queues the request rather than spilling again.
       it->second.node = reply.spillback_node();
-      rpc::Envelope request = NewEnvelope(reply.spillback_node(), kRayletSlot);
-      request.mutable_request_lease()->set_lease_request_id(reply.lease_request_id());
-      *request.mutable_request_lease()->mutable_resources() = q.resources;
-      request.mutable_request_lease()->set_spilled(true);
-      out.push_back(std::move(request));
+      out.push_back(MakeLeaseRequest(reply.spillback_node(), reply.lease_request_id(), q, true));
       return;
     }
     case rpc::LeaseReply::kRejected: {
       it->second.node = config_.node;
-      rpc::Envelope request = NewEnvelope(config_.node, kRayletSlot);
-      request.mutable_request_lease()->set_lease_request_id(reply.lease_request_id());
-      *request.mutable_request_lease()->mutable_resources() = q.resources;
-      out.push_back(std::move(request));
+      out.push_back(MakeLeaseRequest(config_.node, reply.lease_request_id(), q, false));
       return;
     }
     case rpc::LeaseReply::kInfeasible: {

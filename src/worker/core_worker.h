@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -50,6 +51,7 @@ class CoreWorker : public internal::Runtime {
   std::vector<internal::FetchedObject> Get(const std::vector<std::string>& ids,
                                            int timeout_ms) override;
   std::vector<bool> Wait(const std::vector<std::string>& ids, int num, int timeout_ms) override;
+  std::vector<NodeInfo> Nodes() override;
 
   // Worker mode: executes pushed tasks until the raylet ends the job.
   void RunTaskLoop();
@@ -80,6 +82,7 @@ class CoreWorker : public internal::Runtime {
   };
   struct SchedulingQueue {
     rpc::ResourceSet resources;
+    rpc::SchedulingStrategy strategy;
     std::deque<rpc::TaskSpec> tasks;
     std::vector<Lease> leases;
     int pending_lease_requests = 0;
@@ -108,6 +111,8 @@ class CoreWorker : public internal::Runtime {
   void OnLeaseReply(const rpc::Envelope& envelope, Outbox& out);
   void OnTaskDone(rpc::TaskDone& done, Outbox& out);
   void ReturnIdleLeases(Outbox& out);
+  rpc::Envelope MakeLeaseRequest(int node, uint64_t request_id, const SchedulingQueue& q,
+                                 bool spilled) const;
   void SetBlocked(bool blocked);
   void ExecuteTask(rpc::PushTask& push);
 
@@ -131,6 +136,8 @@ class CoreWorker : public internal::Runtime {
   std::unordered_map<uint64_t, LeaseRequest> lease_requests_;
   std::unordered_map<std::string, InFlight> in_flight_;  // task id -> where it runs
   std::deque<rpc::PushTask> pushed_;                     // worker: tasks to execute
+  uint64_t next_request_id_ = 0;
+  std::map<uint64_t, std::optional<rpc::ClusterView>> node_requests_;  // Nodes() in progress
   bool executing_ = false;
 
   std::thread io_thread_;
