@@ -38,6 +38,8 @@ struct Flags {
   double num_cpus = 0;     // 0: from hwloc
   int num_workers = -1;    // -1: one per CPU
   std::string log_level;
+  bool summary = false;
+  std::string summary_json;
   std::string resources;                    // JSON for every node
   std::vector<std::string> node_resources;  // "N:JSON" for node N
   std::vector<std::string> command;         // program and its arguments
@@ -299,7 +301,10 @@ int RunRank(const Flags& flags, const std::string& program) {
         loop.Send(stop);
       }
     };
-    gcs = std::make_unique<GcsServer>(callbacks);
+    GcsOptions gcs_options;
+    gcs_options.print_summary = flags.summary;
+    gcs_options.summary_json = flags.summary_json;
+    gcs = std::make_unique<GcsServer>(callbacks, gcs_options);
     loop.SetGcsHandler([&](rpc::Envelope& e) { gcs->Handle(e); });
   }
   if (is_raylet) {
@@ -323,8 +328,8 @@ int RunRank(const Flags& flags, const std::string& program) {
     }
   }
   loop.Run([&] {
-    if (raylet) return raylet->done() && (!gcs || gcs->job_ended());
-    return spare_done || (gcs && gcs->job_ended());
+    if (raylet) return raylet->done() && (!gcs || gcs->finished());
+    return spare_done || (gcs && gcs->finished());
   });
   launcher.ReleaseAll();
   int exit_code = gcs ? gcs->exit_code() : 0;
@@ -358,6 +363,10 @@ int main(int argc, char** argv) {
   app.add_option("--node-resources", flags.node_resources,
                  "custom resources of one node, NODE:JSON, e.g. 1:'{\"GPU\": 1}' (repeatable)")
       ->allow_extra_args(false);
+  app.add_flag("--summary", flags.summary,
+               "print a job summary at the end: tasks, busy CPU time and utilisation per node");
+  app.add_option("--summary-json", flags.summary_json,
+                 "write the job summary as JSON to this file");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn (default), error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   try {

@@ -1,5 +1,12 @@
 #include "gcs_rank/gcs_server.h"
 
+#include <google/protobuf/util/json_util.h>
+#include <spdlog/fmt/fmt.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
 #include "common/frame.h"
 #include "common/logging.h"
 #include "common/resources.h"
@@ -34,7 +41,11 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
       job_ended_ = true;
       exit_code_ = envelope.driver_exit().exit_code();
       RAYMPI_LOG_INFO("driver exited with code {}; ending the job", exit_code_);
+      summary_deadline_ = callbacks_.now() + options_.summary_timeout;
       callbacks_.end_job(exit_code_);
+      break;
+    case rpc::Envelope::kNodeSummary:
+      summaries_[envelope.node_summary().node()] = envelope.node_summary();
       break;
     default:
       RAYMPI_LOG_WARN("GCS ignores message type {}", static_cast<int>(envelope.body_case()));
@@ -42,12 +53,81 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
 }
 
 void GcsServer::Tick() {
-  if (job_ended_ || nodes_.empty()) return;
+  if (job_ended_) {
+    if (!finished_ &&
+        (summaries_.size() >= nodes_.size() || callbacks_.now() >= summary_deadline_)) {
+      Finish();
+    }
+    return;
+  }
+  if (nodes_.empty()) return;
   Clock::time_point now = callbacks_.now();
   if (view_dirty_ || now - last_broadcast_ >= options_.view_refresh_period) {
     last_broadcast_ = now;
     BroadcastView();
   }
+}
+
+void GcsServer::Finish() {
+  finished_ = true;
+  if (summaries_.size() < nodes_.size()) {
+    RAYMPI_LOG_WARN("job summary: {} of {} nodes reported", summaries_.size(), nodes_.size());
+  }
+  if (!options_.print_summary && options_.summary_json.empty()) return;
+  rpc::JobSummary summary = MakeJobSummary(summaries_);
+  if (options_.print_summary) std::fprintf(stderr, "%s", FormatJobSummary(summary).c_str());
+  if (!options_.summary_json.empty()) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.add_whitespace = true;
+    print.always_print_primitive_fields = true;
+    print.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(summary, &json, print);
+    // Written beside and renamed, so a reader never sees half a file.
+    std::string partial = options_.summary_json + ".partial";
+    std::ofstream out(partial);
+    out << json;
+    out.close();
+    if (!out || std::rename(partial.c_str(), options_.summary_json.c_str()) != 0) {
+      RAYMPI_LOG_ERROR("cannot write the job summary to {}", options_.summary_json);
+      std::remove(partial.c_str());
+    }
+  }
+}
+
+rpc::JobSummary MakeJobSummary(const std::map<int, rpc::NodeSummary>& nodes) {
+  rpc::JobSummary summary;
+  double first = 0, last = 0;
+  for (const auto& [id, node] : nodes) {
+    summary.set_tasks(summary.tasks() + node.stats().tasks());
+    if (node.stats().tasks() == 0) continue;
+    if (first == 0 || node.stats().first_start() < first) first = node.stats().first_start();
+    last = std::max(last, node.stats().last_end());
+  }
+  double span = last > first ? last - first : 0;
+  summary.set_span_seconds(span);
+  summary.set_tasks_per_second(span > 0 ? summary.tasks() / span : 0);
+  for (const auto& [id, node] : nodes) {
+    rpc::NodeSummary* n = summary.add_nodes();
+    *n = node;
+    n->set_utilisation(
+        span > 0 && node.cpus() > 0 ? node.stats().busy_seconds() / (node.cpus() * span) : 0);
+  }
+  return summary;
+}
+
+std::string FormatJobSummary(const rpc::JobSummary& summary) {
+  std::string out = fmt::format(
+      "raympi job summary: {} tasks in {:.3f} s ({:.0f} tasks/s) on {} node(s)\n", summary.tasks(),
+      summary.span_seconds(), summary.tasks_per_second(), summary.nodes_size());
+  out += fmt::format("  {:>4}  {:<16} {:>6} {:>8} {:>8} {:>10} {:>12}\n", "node", "host", "CPUs",
+                     "workers", "tasks", "busy CPU-s", "utilisation");
+  for (const rpc::NodeSummary& n : summary.nodes()) {
+    out += fmt::format("  {:>4}  {:<16} {:>6g} {:>8} {:>8} {:>10.3f} {:>11.0f}%\n", n.node(),
+                       n.host(), n.cpus(), n.workers(), n.stats().tasks(), n.stats().busy_seconds(),
+                       100 * n.utilisation());
+  }
+  return out;
 }
 
 void GcsServer::BroadcastView() {

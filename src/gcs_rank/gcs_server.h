@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <string>
 
 #include "raympi.pb.h"
 
@@ -16,7 +17,15 @@ struct GcsOptions {
   // The view is also spread at this period when nothing changed: raylets count the requests
   // they spill against their copy of it, and only a fresh copy undoes a wrong guess.
   std::chrono::steady_clock::duration view_refresh_period = std::chrono::milliseconds(100);
+  // At the end of the job, how long to wait for the raylets' summaries.
+  std::chrono::steady_clock::duration summary_timeout = std::chrono::seconds(5);
+  bool print_summary = false;  // the job summary table on stderr
+  std::string summary_json;    // and/or as JSON in this file
 };
+
+// Fills utilisation and the totals from the nodes' summaries.
+rpc::JobSummary MakeJobSummary(const std::map<int, rpc::NodeSummary>& nodes);
+std::string FormatJobSummary(const rpc::JobSummary& summary);
 
 class GcsServer {
  public:
@@ -33,11 +42,14 @@ class GcsServer {
   void Tick();
 
   bool job_ended() const { return job_ended_; }
+  // The job ended and every raylet's summary arrived (or the wait timed out).
+  bool finished() const { return finished_; }
   int exit_code() const { return exit_code_; }
   const std::map<int, rpc::NodeInfo>& nodes() const { return nodes_; }
 
  private:
   void BroadcastView();
+  void Finish();
 
   Callbacks callbacks_;
   GcsOptions options_;
@@ -45,6 +57,9 @@ class GcsServer {
   std::map<int, rpc::NodeInfo> nodes_;
   bool view_dirty_ = false;
   bool job_ended_ = false;
+  bool finished_ = false;
+  Clock::time_point summary_deadline_{};
+  std::map<int, rpc::NodeSummary> summaries_;
   int exit_code_ = 0;
 };
 

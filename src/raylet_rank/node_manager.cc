@@ -69,6 +69,9 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
     case rpc::Envelope::kShutdown:
       OnShutdown(envelope);
       break;
+    case rpc::Envelope::kWorkerStats:
+      OnWorkerStats(envelope.src().slot(), envelope.worker_stats());
+      break;
     default:
       RAYMPI_LOG_WARN("raylet {} ignores message type {}", config_.node,
                       static_cast<int>(envelope.body_case()));
@@ -305,6 +308,7 @@ void NodeManager::GrantQueued() {
     leases_[lease_id] = Lease{*slot, it->resources, false};
     Subtract(it->resources, &available_);
     Subtract(it->resources, &unreserved);
+    ++leases_granted_;
     report_due_ = true;
     rpc::LeaseReply reply;
     *reply.mutable_worker() = MakeAddress(config_.node, *slot);
@@ -367,19 +371,59 @@ void NodeManager::OnWorkerBlocked(int slot, bool blocked) {
 }
 
 void NodeManager::OnShutdown(const rpc::Envelope& envelope) {
-  if (done_) return;
+  if (shutting_down_ || done_) return;
+  shutting_down_ = true;
   rpc::Envelope stop;
   *stop.mutable_src() = MakeAddress(config_.node, kRayletSlot);
   *stop.mutable_shutdown() = envelope.shutdown();
   for (int slot : pool_->StartedSlots()) {
     *stop.mutable_dst() = MakeAddress(config_.node, slot);
     send_(stop);
+    if (pool_->IsWorker(slot)) awaiting_stats_.insert(slot);
   }
+  // A worker still inside a long task reports late; the summary does not wait for it.
+  stats_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  if (awaiting_stats_.empty()) FinishShutdown();
+}
+
+void NodeManager::OnWorkerStats(int slot, const rpc::TaskStats& stats) {
+  stats_.set_tasks(stats_.tasks() + stats.tasks());
+  stats_.set_busy_seconds(stats_.busy_seconds() + stats.busy_seconds());
+  if (stats.tasks() > 0) {
+    if (stats_.first_start() == 0 || stats.first_start() < stats_.first_start()) {
+      stats_.set_first_start(stats.first_start());
+    }
+    stats_.set_last_end(std::max(stats_.last_end(), stats.last_end()));
+  }
+  awaiting_stats_.erase(slot);
+  if (shutting_down_ && awaiting_stats_.empty()) FinishShutdown();
+}
+
+void NodeManager::FinishShutdown() {
+  if (done_) return;
+  if (!awaiting_stats_.empty()) {
+    RAYMPI_LOG_WARN("node {}: {} worker(s) did not report before the deadline", config_.node,
+                    awaiting_stats_.size());
+  }
+  rpc::Envelope summary;
+  *summary.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  *summary.mutable_dst() = MakeAddress(kGcsNode, 0);
+  rpc::NodeSummary* s = summary.mutable_node_summary();
+  s->set_node(config_.node);
+  s->set_host(config_.resources.host);
+  s->set_cpus(config_.resources.num_cpus);
+  s->set_leases(leases_granted_);
+  s->set_workers(pool_->StartedSlots().size() - (config_.is_head ? 1 : 0));
+  *s->mutable_stats() = stats_;
+  send_(summary);
   done_ = true;
 }
 
 void NodeManager::Tick() {
-  if (!report_due_ || done_) return;
+  if (shutting_down_ && !done_ && std::chrono::steady_clock::now() > stats_deadline_) {
+    FinishShutdown();
+  }
+  if (!report_due_ || done_ || shutting_down_) return;
   report_due_ = false;
   rpc::Envelope report;
   *report.mutable_src() = MakeAddress(config_.node, kRayletSlot);

@@ -5,9 +5,11 @@
 // Thread-safety: single-threaded, driven by the rank's event loop.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "raylet_rank/node_resources.h"
@@ -63,6 +65,9 @@ class NodeManager {
   void OnReturnLease(uint64_t lease_id);
   void OnWorkerBlocked(int slot, bool blocked);
   void OnShutdown(const rpc::Envelope& envelope);
+  void OnWorkerStats(int slot, const rpc::TaskStats& stats);
+  // Sends the node's summary to the GCS; the raylet is done.
+  void FinishShutdown();
   void GrantQueued();
   // Free resources minus what queued requests will take, in queue order.
   rpc::ResourceSet Unreserved() const;
@@ -86,6 +91,12 @@ class NodeManager {
   uint64_t next_lease_id_ = 0;
   size_t spread_next_ = 0;  // SPREAD: where the round-robin goes on
   bool report_due_ = false;
+  // The end of the job: waiting (up to a deadline) for the workers' statistics.
+  bool shutting_down_ = false;
+  std::set<int> awaiting_stats_;
+  std::chrono::steady_clock::time_point stats_deadline_;
+  rpc::TaskStats stats_;
+  uint64_t leases_granted_ = 0;
   bool done_ = false;
 };
 

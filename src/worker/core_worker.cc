@@ -26,6 +26,10 @@ std::string QueueKey(const rpc::TaskSpec& spec) {
   return key;
 }
 
+double UnixSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 std::string DescribeId(const std::string& id) {
   auto parsed = ObjectId::FromBinary(id);
   return parsed.ok() ? parsed->Hex() : "<malformed id>";
@@ -617,9 +621,15 @@ void CoreWorker::RunTaskLoop() {
       pushed_.pop_front();
       executing_ = true;
     }
+    double start = UnixSeconds();
     ExecuteTask(push);
+    double end = UnixSeconds();
     std::lock_guard<std::mutex> lock(mu_);
     executing_ = false;
+    stats_.set_tasks(stats_.tasks() + 1);
+    stats_.set_busy_seconds(stats_.busy_seconds() + (end - start));
+    if (stats_.first_start() == 0) stats_.set_first_start(start);
+    stats_.set_last_end(end);
   }
 }
 
@@ -656,6 +666,16 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
     }
   }
   Outbox out{std::move(reply)};
+  SendAll(out);
+}
+
+void CoreWorker::ReportStats() {
+  rpc::Envelope e = NewEnvelope(config_.node, kRayletSlot);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    *e.mutable_worker_stats() = stats_;
+  }
+  Outbox out{e};
   SendAll(out);
 }
 

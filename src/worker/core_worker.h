@@ -55,6 +55,8 @@ class CoreWorker : public internal::Runtime {
 
   // Worker mode: executes pushed tasks until the raylet ends the job.
   void RunTaskLoop();
+  // Worker mode: reports what this worker ran, as it leaves the job.
+  void ReportStats();
   // Driver mode: reports the driver's exit code to the raylet.
   void ReportDriverExit(int exit_code);
   int node() const { return config_.node; }
@@ -139,6 +141,7 @@ class CoreWorker : public internal::Runtime {
   uint64_t next_request_id_ = 0;
   std::map<uint64_t, std::optional<rpc::ClusterView>> node_requests_;  // Nodes() in progress
   bool executing_ = false;
+  rpc::TaskStats stats_;
 
   std::thread io_thread_;
 };

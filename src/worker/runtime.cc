@@ -112,6 +112,7 @@ void Init(int& argc, char** argv) {
     return;
   }
   g_worker->RunTaskLoop();
+  g_worker->ReportStats();
   std::fflush(stdout);
   LeaveJob();
   std::exit(0);

@@ -129,6 +129,14 @@ class Raylet {
     for (const rpc::NodeInfo& n : nodes) *e.mutable_cluster_view()->add_nodes() = n;
     nm->Handle(e);
   }
+  void Stats(int slot, uint64_t tasks, double busy_seconds) {
+    rpc::Envelope e = To(MakeAddress(node_, slot));
+    e.mutable_worker_stats()->set_tasks(tasks);
+    e.mutable_worker_stats()->set_busy_seconds(busy_seconds);
+    e.mutable_worker_stats()->set_first_start(100 + slot);
+    e.mutable_worker_stats()->set_last_end(200 + slot);
+    nm->Handle(e);
+  }
   void Shutdown(int code) {
     rpc::Envelope e = To(MakeAddress(kGcsNode, 0));
     e.mutable_shutdown()->set_exit_code(code);
@@ -730,7 +738,25 @@ TEST(NodeManagerTest, ShutdownStopsEveryStartedProcess) {
   }
   EXPECT_EQ(out.size(), 3u) << "one Shutdown per process";
   EXPECT_EQ(slots, (std::set<int>{1, 2, 3}));
+  // Done only once every worker (not the driver) reported what it ran.
+  EXPECT_FALSE(r.nm->done());
+  r.Stats(2, 5, 0.5);
+  EXPECT_FALSE(r.nm->done());
+  r.ExpectNothingSent();
+  r.Stats(3, 7, 1.5);
   EXPECT_TRUE(r.nm->done());
+  out = r.Take();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_node_summary()) << out[0].DebugString();
+  EXPECT_EQ(out[0].dst().node(), kGcsNode);
+  const rpc::NodeSummary& summary = out[0].node_summary();
+  EXPECT_EQ(summary.node(), 0);
+  EXPECT_EQ(summary.stats().tasks(), 12u);
+  EXPECT_DOUBLE_EQ(summary.stats().busy_seconds(), 2.0);
+  EXPECT_DOUBLE_EQ(summary.stats().first_start(), 102);
+  EXPECT_DOUBLE_EQ(summary.stats().last_end(), 203);
+  EXPECT_EQ(summary.leases(), 1u);
+  EXPECT_EQ(summary.workers(), 2u);
 
   // Once is enough; and a done raylet reports nothing.
   r.Shutdown(3);
@@ -755,6 +781,8 @@ TEST(NodeManagerTest, ShutdownOfAWorkerNodeIncludesLaterWorkers) {
     slots.insert(e.dst().slot());
   }
   EXPECT_EQ(slots, (std::set<int>{1, 2})) << "no driver on this node";
+  r.Stats(1, 0, 0);
+  r.Stats(2, 0, 0);
   EXPECT_TRUE(r.nm->done());
 }
 
