@@ -269,6 +269,7 @@ int RunRank(const Flags& flags, const std::string& program) {
     config.rank = layout.rank;
     config.resources = *resources;
     config.is_head = is_head;
+    config.num_nodes = static_cast<int>(layout.raylet_rank_of_node.size());
     Status custom = CustomResources(flags, layout.my_node, &config.custom_resources);
     if (!custom.ok()) {
       RAYMPI_LOG_ERROR("{}", custom.message());

@@ -29,6 +29,12 @@ Status NodeManager::Start() {
   *info->mutable_total() = total_;
   *info->mutable_available() = available_;
   send_(reg);
+  if (config_.is_head && config_.num_nodes > 1) return Status::Ok();  // waits for the view
+  return LaunchProcesses();
+}
+
+Status NodeManager::LaunchProcesses() {
+  started_ = true;
   return pool_->Start(config_.initial_workers, config_.is_head);
 }
 
@@ -65,6 +71,11 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
         if (n.node() != config_.node) view_[n.node()] = n;
       }
       SpillQueued();
+      if (!started_ && static_cast<int>(view_.size()) + 1 >= config_.num_nodes) {
+        Status st = LaunchProcesses();
+        if (!st.ok())
+          RAYMPI_LOG_ERROR("node {} cannot start its processes: {}", config_.node, st.ToString());
+      }
       break;
     case rpc::Envelope::kShutdown:
       OnShutdown(envelope);

@@ -23,6 +23,7 @@ struct NodeManagerConfig {
   int rank = 0;
   NodeResources resources;
   bool is_head = false;     // starts the driver
+  int num_nodes = 1;        // the head starts its processes once all have registered
   int initial_workers = 0;  // pool started up front
   // Custom resources ({"bigmem": 4}) added to the discovered ones.
   std::map<std::string, double> custom_resources;
@@ -33,7 +34,8 @@ class NodeManager {
   using Send = std::function<void(const rpc::Envelope&)>;
   NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send send);
 
-  // Registers with the GCS and starts the driver (head node) and the initial pool.
+  // Registers with the GCS and starts the initial pool. The head node starts its pool and the
+  // driver once the GCS's view holds every node, so the driver sees the whole cluster.
   Status Start();
   void Handle(rpc::Envelope& envelope);
   // Reports changed availability to the GCS (once per loop pass, not per change).
@@ -79,6 +81,7 @@ class NodeManager {
   int FindOtherNode(const rpc::ResourceSet& request, bool by_total) const;
   std::string LargestNodeDescription() const;
   rpc::ResourceSet CpuPart(const rpc::ResourceSet& set) const;
+  Status LaunchProcesses();
 
   NodeManagerConfig config_;
   WorkerPool* pool_;
@@ -98,6 +101,7 @@ class NodeManager {
   rpc::TaskStats stats_;
   uint64_t leases_granted_ = 0;
   bool done_ = false;
+  bool started_ = false;  // the pool (and on the head, the driver) was launched
 };
 
 }  // namespace raympi

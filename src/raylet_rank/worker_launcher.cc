@@ -81,8 +81,12 @@ Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
                                    MPI_COMM_SELF, &intercomm, errors.data());
   for (auto& info : infos) MPI_Info_free(&info);
   if (rc != MPI_SUCCESS) {
-    return Status::Unavailable("MPI_Comm_spawn of " + std::to_string(total) + " process(es) of " +
-                               request.program + " failed: " + MpiErrorString(rc));
+    return Status::Unavailable(
+        "MPI_Comm_spawn of " + std::to_string(total) + " process(es) of " + request.program +
+        " on host '" + host + "' failed: " + MpiErrorString(rc) +
+        ". Processes start on the raylet's own host, which the allocation (hostfile, Slurm) must "
+        "name exactly as gethostname() does ('" +
+        host + "')");
   }
   intercomms_.push_back(intercomm);
   RAYMPI_LOG_INFO("node {} spawned {} process(es)", request.node, total);

@@ -19,6 +19,7 @@ constexpr const char* kBootstrapFlag = "--raympi-bootstrap=";
 std::unique_ptr<CoreWorker> g_worker;
 MPI_Comm g_parent = MPI_COMM_NULL;
 bool g_shutdown = false;
+bool g_is_driver = false;
 
 struct Bootstrap {
   bool driver = false;
@@ -108,6 +109,7 @@ void Init(int& argc, char** argv) {
   }
   g_worker = std::move(worker.value());
   if (bootstrap.driver) {
+    g_is_driver = true;
     on_exit(OnDriverExit, nullptr);
     return;
   }
@@ -118,20 +120,26 @@ void Init(int& argc, char** argv) {
   std::exit(0);
 }
 
-void Shutdown() { g_shutdown = true; }
+void Shutdown() {
+  // Ends the job now: workers and runtime ranks exit. The driver's process may go on; if it
+  // later exits non-zero, mpirun still reports that code.
+  if (!g_worker || g_shutdown) return;
+  if (!g_is_driver) throw Error("raympi::Shutdown is for the driver: a task cannot end the job");
+  g_shutdown = true;
+  std::fflush(stdout);
+  g_worker->ReportDriverExit(0);
+  LeaveJob();
+}
 
 bool IsInitialized() { return g_worker != nullptr && !g_shutdown; }
 
-int CurrentNodeId() {
-  if (!g_worker) throw Error("raympi: call raympi::Init(argc, argv) before CurrentNodeId()");
-  return g_worker->node();
-}
+int CurrentNodeId() { return static_cast<CoreWorker&>(internal::CurrentRuntime()).node(); }
 
 namespace internal {
 
 Runtime& CurrentRuntime() {
-  if (!g_worker) throw Error("raympi: call raympi::Init(argc, argv) before using the API");
   if (g_shutdown) throw Error("raympi: the API was used after raympi::Shutdown()");
+  if (!g_worker) throw Error("raympi: call raympi::Init(argc, argv) before using the API");
   return *g_worker;
 }
 

@@ -150,13 +150,16 @@ void Waiting() {
   CHECK(none.ready.empty() && none.unready.size() == 1);
 }
 
-// One task per node, each with one CPU: they can only all run at once if the first node's
-// raylet spills the rest to the other nodes.
+// One task per node, each taking all of a node's CPUs: they can only all run at once if the
+// first node's raylet spills the rest to the other nodes.
 void UsesEveryNode(int nodes) {
+  double cpus = raympi::Nodes().at(0).total.at("CPU");
   char pattern[] = "/tmp/raympi-rendezvous-XXXXXX";
   std::string dir = mkdtemp(pattern);
   std::vector<raympi::ObjectRef<int>> refs;
-  for (int i = 0; i < nodes; ++i) refs.push_back(raympi::Task(RendezvousNode).Remote(dir, nodes));
+  for (int i = 0; i < nodes; ++i) {
+    refs.push_back(raympi::Task(RendezvousNode).SetResource("CPU", cpus).Remote(dir, nodes));
+  }
   std::set<int> used;
   try {
     for (const auto& n : raympi::Get(refs)) used.insert(*n);
