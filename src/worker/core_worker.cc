@@ -59,6 +59,7 @@ void CoreWorker::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    for (Waiter* w : waiters_) w->cv.notify_one();
   }
   objects_cv_.notify_all();
   tasks_cv_.notify_all();
@@ -182,6 +183,7 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
     }
     case rpc::Envelope::kShutdown:
       stopping_ = true;
+      for (Waiter* w : waiters_) w->cv.notify_one();
       objects_cv_.notify_all();
       tasks_cv_.notify_all();
       break;
@@ -204,6 +206,10 @@ void CoreWorker::MarkReady(const std::string& id, rpc::ObjectValue value, Outbox
     out.push_back(std::move(reply));
   }
   entry.borrowers.clear();
+  for (Waiter* w : entry.waiters) {
+    if (++w->ready == w->num) w->cv.notify_one();
+  }
+  entry.waiters.clear();
   std::set<std::string> dependents;
   dependents.swap(entry.dependent_tasks);
   for (const std::string& task_id : dependents) {
@@ -226,7 +232,6 @@ void CoreWorker::MarkReady(const std::string& id, rpc::ObjectValue value, Outbox
       Enqueue(std::move(spec), out);
     }
   }
-  objects_cv_.notify_all();
 }
 
 void CoreWorker::RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out) {
@@ -291,14 +296,23 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
       throw Error("raympi: invalid ObjectRef (empty or corrupt id)");
   }
   Outbox out;
-  auto count_ready = [&] {
-    int n = 0;
-    for (const std::string& id : ids) n += objects_[id].ready ? 1 : 0;
-    return n;
-  };
+  // Each object that becomes ready bumps this waiter's count and wakes it only when the count
+  // reaches `num`: waiting on N refs costs O(N), not O(N) per arrival.
+  Waiter waiter;
+  waiter.num = num;
   std::unique_lock<std::mutex> lock(mu_);
-  for (const std::string& id : ids) RequestFromOwner(id, objects_[id], out);
-  bool must_block = count_ready() < num;
+  std::vector<ObjectEntry*> entries;
+  for (const std::string& id : ids) {
+    ObjectEntry& entry = objects_[id];
+    entries.push_back(&entry);
+    RequestFromOwner(id, entry, out);
+    if (entry.ready) {
+      ++waiter.ready;
+    } else {
+      entry.waiters.push_back(&waiter);
+    }
+  }
+  bool must_block = waiter.ready < num;
   // A worker blocked in Get lends its CPU back so nested tasks can run (as in Ray).
   bool report_block = must_block && !config_.is_driver && executing_;
   if (!out.empty() || report_block) {
@@ -307,14 +321,22 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
     if (report_block) SetBlocked(true);
     lock.lock();
   }
-  auto done = [&] { return stopping_ || count_ready() >= num; };
+  waiters_.insert(&waiter);
+  auto done = [&] { return stopping_ || waiter.ready >= num; };
   if (timeout_ms < 0) {
-    objects_cv_.wait(lock, done);
+    waiter.cv.wait(lock, done);
   } else {
-    objects_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), done);
+    waiter.cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), done);
   }
+  waiters_.erase(&waiter);
   std::vector<bool> ready;
-  for (const std::string& id : ids) ready.push_back(objects_[id].ready);
+  for (ObjectEntry* entry : entries) {
+    ready.push_back(entry->ready);
+    if (!entry->ready) {
+      auto& w = entry->waiters;
+      w.erase(std::remove(w.begin(), w.end(), &waiter), w.end());
+    }
+  }
   if (report_block) {
     lock.unlock();
     SetBlocked(false);

@@ -65,12 +65,19 @@ class CoreWorker : public internal::Runtime {
 
  private:
   using Outbox = std::vector<rpc::Envelope>;
+  // A thread in Wait/Get: woken when `ready` reaches `num` (or the job stops).
+  struct Waiter {
+    int num = 0;
+    int ready = 0;
+    std::condition_variable cv;
+  };
   struct ObjectEntry {
     bool ready = false;
     rpc::ObjectValue value;
     bool requested = false;                 // borrowed: GetObject sent to the owner
     std::vector<rpc::Address> borrowers;    // owner: who asked before it was ready
     std::set<std::string> dependent_tasks;  // tasks whose arguments wait for it
+    std::vector<Waiter*> waiters;  // threads in Wait that count it
   };
   struct ResolvingTask {
     rpc::TaskSpec spec;
@@ -123,7 +130,8 @@ class CoreWorker : public internal::Runtime {
   const uint32_t pid_;
 
   std::mutex mu_;
-  std::condition_variable objects_cv_;
+  std::condition_variable objects_cv_;  // Nodes() replies
+  std::set<Waiter*> waiters_;           // every thread in Wait, to wake at stop
   std::condition_variable tasks_cv_;
   bool stopping_ = false;
   uint32_t next_index_ = 0;
