@@ -28,7 +28,14 @@
 #include <vector>
 
 int Noop(int i) { return i; }
-RAYMPI_REMOTE(Noop);
+// A task that keeps its CPU for `us` microseconds (for utilisation runs).
+int Spin(int i, int us) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+  return i;
+}
+RAYMPI_REMOTE(Noop, Spin);
 
 namespace {
 
@@ -49,13 +56,16 @@ struct Options {
   int sync_runs = 5;
   int async_tasks = 10000;
   int async_runs = 5;
+  bool spread = false;  // SPREAD strategy instead of the default
+  int task_us = 0;      // > 0: async tasks spin this long instead of returning at once
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: mpirun -n K raympi [raympi flags] task_bench [--label NAME] [--json PATH]\n"
                "  [--only all|sync|async] [--mpi-half-rtt-us X] [--warmup N]\n"
-               "  [--sync-tasks N] [--sync-runs N] [--async-tasks N] [--async-runs N]\n");
+               "  [--sync-tasks N] [--sync-runs N] [--async-tasks N] [--async-runs N]\n"
+               "  [--spread 0|1] [--task-us N]\n");
 }
 
 bool ParseOptions(int argc, char** argv, Options* o) {
@@ -79,6 +89,10 @@ bool ParseOptions(int argc, char** argv, Options* o) {
       o->sync_runs = std::atoi(v.c_str());
     } else if (a == "--async-tasks") {
       o->async_tasks = std::atoi(v.c_str());
+    } else if (a == "--spread") {
+      o->spread = v == "1";
+    } else if (a == "--task-us") {
+      o->task_us = std::atoi(v.c_str());
     } else if (a == "--async-runs") {
       o->async_runs = std::atoi(v.c_str());
     } else {
@@ -147,7 +161,13 @@ std::vector<double> RunAsync(const Options& o, std::vector<double>* submit_us) {
     std::vector<raympi::ObjectRef<int>> refs;
     refs.reserve(static_cast<size_t>(n));
     auto start = Clock::now();
-    for (int i = 0; i < n; ++i) refs.push_back(raympi::Task(Noop).Remote(i));
+    raympi::SchedulingStrategy strategy =
+        o.spread ? raympi::Spread() : raympi::DefaultStrategy();
+    for (int i = 0; i < n; ++i) {
+      refs.push_back(o.task_us > 0
+                         ? raympi::Task(Spin).SetSchedulingStrategy(strategy).Remote(i, o.task_us)
+                         : raympi::Task(Noop).SetSchedulingStrategy(strategy).Remote(i));
+    }
     auto submitted = Clock::now();
     auto values = raympi::Get(refs);
     auto end = Clock::now();

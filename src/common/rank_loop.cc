@@ -18,6 +18,7 @@ int RankLoop::RankOfNode(int node) const {
 void RankLoop::Send(const rpc::Envelope& envelope) { Route(EncodeFrame(envelope)); }
 
 void RankLoop::SendToRank(int rank, const rpc::Envelope& envelope) {
+  last_mpi_activity_ = std::chrono::steady_clock::now();
   transport_->Send(rank, EncodeFrame(envelope));
 }
 
@@ -56,6 +57,7 @@ void RankLoop::Route(std::string frame) {
     return;
   }
   if (rank == config_.my_rank) return Dispatch(frame, nullptr);
+  last_mpi_activity_ = std::chrono::steady_clock::now();
   transport_->Send(rank, std::move(frame));
 }
 
@@ -66,6 +68,7 @@ void RankLoop::Run(const std::function<bool()>& done) {
     bool worked = false;
     int source;
     while (transport_->Poll(&frame, &source)) {
+      last_mpi_activity_ = std::chrono::steady_clock::now();
       Route(std::move(frame));
       worked = true;
     }

@@ -24,6 +24,10 @@ struct RankLoopConfig {
   int my_node = 0;                       // node whose raylet this rank hosts, if any
   std::vector<int> raylet_rank_of_node;  // node index -> MPI rank of its raylet
   std::chrono::microseconds max_idle_sleep{500};
+  // While MPI traffic flowed within `hot_window`, an idle pass sleeps at most `hot_idle_sleep`:
+  // a reply is likely on its way, and MPI cannot wake a sleeping process (docs/design.md).
+  std::chrono::microseconds hot_idle_sleep{20};
+  std::chrono::microseconds hot_window{5000};
 };
 
 class RankLoop {
@@ -55,6 +59,7 @@ class RankLoop {
   Transport* transport_;
   ShmBus* bus_;
   MessageHandler gcs_handler_, raylet_handler_, fallback_handler_;
+  std::chrono::steady_clock::time_point last_mpi_activity_{};
   std::function<void()> tick_;
 };
 

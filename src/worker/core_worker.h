@@ -37,7 +37,7 @@ struct CoreWorkerConfig {
   // Tasks in flight per leased worker. 1, as in Ray: a deeper pipeline queues tasks behind a
   // running one on a worker while other CPUs may be free (and can deadlock nested Gets).
   int pipeline_depth = 1;
-  std::chrono::microseconds lease_idle_timeout{2000};
+  std::chrono::microseconds lease_idle_timeout{10000};
 };
 
 class CoreWorker : public internal::Runtime {
