@@ -16,8 +16,9 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
-#include <system_error>
 #include <vector>
+
+#include "common/shm_segment.h"
 
 namespace raympi {
 namespace {
@@ -34,8 +35,8 @@ constexpr uint64_t kFrameHeaderBytes = 8;
 constexpr int kMaxSlots = 1 << 16;
 // Frame lengths are u32; keeping the ring below 2 GiB keeps every length representable.
 constexpr uint64_t kMaxRingBytes = 1ULL << 31;
-// Leaves room for the "-m<pid>-<counter>" suffix of side segments under NAME_MAX.
-constexpr size_t kMaxNameBytes = 200;
+// ShmSegment::kMaxNameBytes leaves room for the "-m<pid>-<counter>" suffix of side segments
+// under NAME_MAX.
 constexpr uint64_t kMaxSideRefBytes = 8 + NAME_MAX + 1;
 // ~ a few microseconds of spinning before paying for a futex sleep.
 constexpr int kSpinIterations = 256;
@@ -76,8 +77,6 @@ struct Mailbox {
 };
 
 uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
-
-std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 struct Layout {
   uint64_t mailbox_offset;  // first mailbox, from the segment start
@@ -136,24 +135,19 @@ void RingRead(const char* ring, uint64_t ring_bytes, uint64_t counter, void* dst
 // Takes the producer lock, recovering it if its previous holder died. A producer publishes
 // head only after its frame is complete, so a dead holder leaves the ring consistent.
 Status LockProducers(Mailbox* mb) {
-  int rc = pthread_mutex_lock(&mb->producer_lock);
-  if (rc == EOWNERDEAD) {
+  bool owner_died = false;
+  int rc = LockRobust(&mb->producer_lock, &owner_died);
+  if (rc != 0) return Status::Internal("shm bus: producer lock: " + ErrnoText(rc));
+  if (owner_died) {
     // It may have died waiting for space; a stale flag would cost the consumer a futex wake
     // per message forever.
     mb->producer_waiting.store(0, std::memory_order_relaxed);
-    rc = pthread_mutex_consistent(&mb->producer_lock);
   }
-  if (rc != 0) return Status::Internal("shm bus: producer lock: " + ErrnoText(rc));
   return Status::Ok();
 }
 
 Status InitMutex(pthread_mutex_t* mutex) {
-  pthread_mutexattr_t attr;
-  int rc = pthread_mutexattr_init(&attr);
-  if (rc == 0) rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  if (rc == 0) rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  if (rc == 0) rc = pthread_mutex_init(mutex, &attr);
-  pthread_mutexattr_destroy(&attr);
+  int rc = InitRobustMutex(mutex);
   if (rc != 0) return Status::Internal("shm bus: pthread_mutex_init: " + ErrnoText(rc));
   return Status::Ok();
 }
@@ -182,17 +176,12 @@ void RemoveSideSegments(const std::string& bus_name) {
   });
 }
 
-std::string StaleHint(const std::string& name) {
-  return "; if it is left over from a crashed job, remove it with `rm /dev/shm" + name + "`";
-}
-
 }  // namespace
 
 struct ShmBus::Impl {
   std::string name;
-  bool owner = false;
-  char* base = nullptr;
-  size_t mapped_bytes = 0;
+  ShmSegment segment;    // unmaps, and unlinks if created here, on destruction
+  char* base = nullptr;  // segment.data()
   // Copied from the header once validated, so later corruption cannot send us out of bounds.
   int num_slots = 0;
   uint64_t ring_bytes = 0;
@@ -200,12 +189,10 @@ struct ShmBus::Impl {
   Layout layout{};
 
   ~Impl() {
-    if (base != nullptr) munmap(base, mapped_bytes);
-    if (owner) {
-      shm_unlink(name.c_str());
-      // Nobody can receive them any more.
-      RemoveSideSegments(name);
-    }
+    const bool owner = segment.owner();
+    segment = ShmSegment();  // unmap and unlink the bus first
+    // Nobody can receive them any more.
+    if (owner) RemoveSideSegments(name);
   }
 
   Mailbox* mailbox(int slot) const {
@@ -377,11 +364,7 @@ int ShmBus::num_slots() const { return impl_->num_slots; }
 
 StatusOr<std::unique_ptr<ShmBus>> ShmBus::Create(const Options& options) {
   const std::string& name = options.name;
-  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos ||
-      name.size() > kMaxNameBytes) {
-    return Status::InvalidArgument("shm bus name '" + name + "' must be '/' followed by 1 to " +
-                                   std::to_string(kMaxNameBytes - 1) + " characters without '/'");
-  }
+  RAYMPI_RETURN_IF_ERROR(ShmSegment::ValidateName(name, "shm bus"));
   if (options.num_slots < 1 || options.num_slots > kMaxSlots) {
     return Status::InvalidArgument("shm bus " + name + ": num_slots " +
                                    std::to_string(options.num_slots) + " not in [1, " +
@@ -400,37 +383,17 @@ StatusOr<std::unique_ptr<ShmBus>> ShmBus::Create(const Options& options) {
   }
   const Layout layout = ComputeLayout(static_cast<uint32_t>(options.num_slots), ring_bytes);
 
-  int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-  if (fd < 0) {
-    int err = errno;
-    if (err == EEXIST) {
-      return Status::IoError("shm segment " + name + " already exists (another job on this node " +
-                             "uses the name, or it is stale from a crashed job)" + StaleHint(name));
-    }
-    return Status::IoError("shm bus: shm_open(" + name + "): " + ErrnoText(err));
-  }
-  auto fail = [&](const std::string& what, int err) {
-    close(fd);
-    shm_unlink(name.c_str());
-    return Status::IoError("shm bus " + name + ": " + what + ": " + ErrnoText(err));
-  };
-  if (ftruncate(fd, static_cast<off_t>(layout.total)) != 0) return fail("ftruncate", errno);
-  // Reserve the pages now: a too-small /dev/shm (e.g. Docker's 64 MiB default) fails here with
-  // a clear error rather than SIGBUS in some later Send.
-  if (int rc = posix_fallocate(fd, 0, static_cast<off_t>(layout.total)); rc != 0) {
-    return fail("reserving " + std::to_string(layout.total) +
-                    " bytes in /dev/shm (lower num_slots or ring_bytes, or enlarge /dev/shm)",
-                rc);
-  }
-  void* base = mmap(nullptr, layout.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return fail("mmap", errno);
-  close(fd);
+  // Reserving the pages up front: a too-small /dev/shm (e.g. Docker's 64 MiB default) fails
+  // here with a clear error rather than SIGBUS in some later Send.
+  StatusOr<ShmSegment> segment = ShmSegment::Create(
+      name, layout.total, "shm bus", "lower num_slots or ring_bytes, or enlarge /dev/shm");
+  if (!segment.ok()) return segment.status();
+  void* base = segment->data();
 
   auto impl = std::make_unique<Impl>();
   impl->name = name;
-  impl->owner = true;
+  impl->segment = std::move(*segment);
   impl->base = static_cast<char*>(base);
-  impl->mapped_bytes = layout.total;
   impl->num_slots = options.num_slots;
   impl->ring_bytes = ring_bytes;
   impl->large_message_bytes = options.large_message_bytes;
@@ -452,35 +415,16 @@ StatusOr<std::unique_ptr<ShmBus>> ShmBus::Create(const Options& options) {
 }
 
 StatusOr<std::unique_ptr<ShmBus>> ShmBus::Attach(const std::string& name) {
-  int fd = shm_open(name.c_str(), O_RDWR, 0);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ENOENT) {
-      return Status::NotFound("shm bus " + name + " does not exist (is the node's raylet up?)");
-    }
-    return Status::IoError("shm bus: shm_open(" + name + "): " + ErrnoText(err));
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    close(fd);
-    return Status::IoError("shm bus " + name + ": fstat: " + ErrnoText(err));
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size < sizeof(SegmentHeader)) {
-    close(fd);
-    return Status::InvalidArgument("shm segment " + name + " is too small (" +
-                                   std::to_string(size) + " bytes) to be a raympi bus");
-  }
-  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  int err = errno;
-  close(fd);
-  if (base == MAP_FAILED) return Status::IoError("shm bus " + name + ": mmap: " + ErrnoText(err));
+  StatusOr<ShmSegment> segment =
+      ShmSegment::Attach(name, sizeof(SegmentHeader), "shm bus", "raympi bus");
+  if (!segment.ok()) return segment.status();
+  const uint64_t size = segment->size();
+  void* base = segment->data();
 
   auto impl = std::make_unique<Impl>();  // unmaps on every error path below
   impl->name = name;
+  impl->segment = std::move(*segment);
   impl->base = static_cast<char*>(base);
-  impl->mapped_bytes = size;
   const auto* header = static_cast<const SegmentHeader*>(base);
   const uint64_t magic = header->magic.load(std::memory_order_acquire);
   if (magic != kMagic) {

@@ -1,14 +1,10 @@
 #include "objects/object_store.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +14,7 @@
 #include <utility>
 
 #include "common/logging.h"
+#include "common/shm_segment.h"
 
 namespace raympi {
 namespace {
@@ -29,7 +26,6 @@ constexpr uint64_t kAlign = ObjectStore::kAlignment;
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kMaxCapacity = 1ULL << 46;  // 64 TiB: far beyond any node, keeps sums exact
 constexpr uint32_t kMaxObjects = 1u << 24;
-constexpr size_t kMaxNameBytes = 200;
 constexpr uint32_t kNil = UINT32_MAX;
 constexpr int kNumBins = 64;  // size classes: bin k holds free blocks of [2^k, 2^(k+1)) bytes
 
@@ -153,12 +149,6 @@ uint64_t NextPow2(uint64_t n) {
 
 int BinOf(uint64_t size) { return 63 - __builtin_clzll(size); }
 
-std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-std::string StaleHint(const std::string& name) {
-  return "; if it is left over from a crashed job, remove it with `rm /dev/shm" + name + "`";
-}
-
 struct Layout {
   uint64_t table_slots;
   uint64_t num_blocks;
@@ -183,12 +173,7 @@ Layout ComputeLayout(uint64_t capacity, uint32_t max_objects) {
 }
 
 Status InitMutex(pthread_mutex_t* mutex) {
-  pthread_mutexattr_t attr;
-  int rc = pthread_mutexattr_init(&attr);
-  if (rc == 0) rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  if (rc == 0) rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  if (rc == 0) rc = pthread_mutex_init(mutex, &attr);
-  pthread_mutexattr_destroy(&attr);
+  int rc = InitRobustMutex(mutex);
   if (rc != 0) return Status::Internal("object store: pthread_mutex_init: " + ErrnoText(rc));
   return Status::Ok();
 }
@@ -248,18 +233,12 @@ std::string FormatBytes(uint64_t n) {
 
 struct ObjectStore::Impl {
   std::string name;
-  bool owner = false;
-  char* base = nullptr;
-  size_t mapped_bytes = 0;
+  ShmSegment segment;    // unmaps, and unlinks if created here, on destruction
+  char* base = nullptr;  // segment.data()
   // Copied from the header once validated, so later corruption cannot send us out of bounds.
   uint64_t capacity = 0;
   uint32_t max_objects = 0;
   Layout layout{};
-
-  ~Impl() {
-    if (base != nullptr) munmap(base, mapped_bytes);
-    if (owner) shm_unlink(name.c_str());
-  }
 
   SegmentHeader* header() const { return reinterpret_cast<SegmentHeader*>(base); }
   Entry* table() const { return reinterpret_cast<Entry*>(base + layout.table_offset); }
@@ -276,14 +255,10 @@ struct ObjectStore::Impl {
   // Takes the store lock. If its holder died, the table and allocator may be mid-update:
   // rebuild the derived state from the table before anyone uses it.
   Status Lock() {
-    pthread_mutex_t* m = &header()->lock;
-    int rc = pthread_mutex_lock(m);
-    if (rc == EOWNERDEAD) {
-      Recover();
-      rc = pthread_mutex_consistent(m);
-      if (rc != 0) pthread_mutex_unlock(m);
-    }
+    bool owner_died = false;
+    int rc = LockRobust(&header()->lock, &owner_died);
     if (rc != 0) return Status::Internal("object store " + name + ": lock: " + ErrnoText(rc));
+    if (owner_died) Recover();
     return Status::Ok();
   }
 
@@ -617,12 +592,7 @@ void ObjectStore::SetCrashPointForTesting(CrashPoint point) {
 StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Create(const std::string& name,
                                                            size_t capacity_bytes,
                                                            uint32_t max_objects) {
-  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos ||
-      name.size() > kMaxNameBytes) {
-    return Status::InvalidArgument("object store name '" + name +
-                                   "' must be '/' followed by 1 to " +
-                                   std::to_string(kMaxNameBytes - 1) + " characters without '/'");
-  }
+  RAYMPI_RETURN_IF_ERROR(ShmSegment::ValidateName(name, "object store"));
   if (capacity_bytes < kAlign || capacity_bytes > kMaxCapacity) {
     return Status::InvalidArgument(
         "object store " + name + ": capacity " + std::to_string(capacity_bytes) +
@@ -636,41 +606,19 @@ StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Create(const std::string& na
   const uint64_t capacity = RoundUp(capacity_bytes, kAlign);
   const Layout layout = ComputeLayout(capacity, max_objects);
 
-  int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-  if (fd < 0) {
-    int err = errno;
-    if (err == EEXIST) {
-      return Status::IoError("shm segment " + name + " already exists (another job on this node " +
-                             "uses the name, or it is stale from a crashed job)" + StaleHint(name));
-    }
-    return Status::IoError("object store: shm_open(" + name + "): " + ErrnoText(err));
-  }
-  auto fail = [&](const std::string& what, int err) {
-    close(fd);
-    shm_unlink(name.c_str());
-    return Status::IoError("object store " + name + ": " + what + ": " + ErrnoText(err));
-  };
-  if (ftruncate(fd, static_cast<off_t>(layout.total)) != 0) return fail("ftruncate", errno);
-  // Reserve every page now: a too-small /dev/shm fails here with a clear error instead of a
-  // SIGBUS in some later write.
-  if (int rc = posix_fallocate(fd, 0, static_cast<off_t>(layout.total)); rc != 0) {
-    return fail("reserving " + std::to_string(layout.total) +
-                    " bytes in /dev/shm (lower the capacity, or enlarge /dev/shm)",
-                rc);
-  }
   // Pre-fault: a first MPI_Get into fresh pages runs several times slower than into warm
   // ones. MAP_POPULATE maps every page in one call, the touch makes them writable and dirty.
-  void* base =
-      mmap(nullptr, layout.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (base == MAP_FAILED) return fail("mmap", errno);
-  close(fd);
+  StatusOr<ShmSegment> segment =
+      ShmSegment::Create(name, layout.total, "object store",
+                         "lower the capacity, or enlarge /dev/shm", /*populate=*/true);
+  if (!segment.ok()) return segment.status();
+  void* base = segment->data();
   TouchEveryPage(static_cast<char*>(base), layout.total);
 
   auto impl = std::make_unique<Impl>();  // unmaps and unlinks on every error path below
   impl->name = name;
-  impl->owner = true;
+  impl->segment = std::move(*segment);
   impl->base = static_cast<char*>(base);
-  impl->mapped_bytes = layout.total;
   impl->capacity = capacity;
   impl->max_objects = max_objects;
   impl->layout = layout;
@@ -692,39 +640,15 @@ StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Create(const std::string& na
 }
 
 StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Attach(const std::string& name, bool populate) {
-  int fd = shm_open(name.c_str(), O_RDWR, 0);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ENOENT) {
-      return Status::NotFound("object store " + name +
-                              " does not exist (is the node's raylet up?)");
-    }
-    return Status::IoError("object store: shm_open(" + name + "): " + ErrnoText(err));
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    close(fd);
-    return Status::IoError("object store " + name + ": fstat: " + ErrnoText(err));
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size < sizeof(SegmentHeader)) {
-    close(fd);
-    return Status::InvalidArgument("shm segment " + name + " is too small (" +
-                                   std::to_string(size) + " bytes) to be a raympi object store");
-  }
-  const int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
-  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
-  int err = errno;
-  close(fd);
-  if (base == MAP_FAILED) {
-    return Status::IoError("object store " + name + ": mmap: " + ErrnoText(err));
-  }
+  StatusOr<ShmSegment> segment = ShmSegment::Attach(name, sizeof(SegmentHeader), "object store",
+                                                    "raympi object store", populate);
+  if (!segment.ok()) return segment.status();
+  const uint64_t size = segment->size();
 
   auto impl = std::make_unique<Impl>();  // unmaps on every error path below
   impl->name = name;
-  impl->base = static_cast<char*>(base);
-  impl->mapped_bytes = size;
+  impl->segment = std::move(*segment);
+  impl->base = impl->segment.data();
   const SegmentHeader* header = impl->header();
   if (header->magic.load(std::memory_order_acquire) != kMagic) {
     return Status::InvalidArgument("shm segment " + name +
