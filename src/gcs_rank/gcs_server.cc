@@ -24,6 +24,7 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
       const rpc::NodeInfo& info = envelope.register_node().info();
       nodes_[info.node()] = info;
       nodes_[info.node()].set_alive(true);
+      last_heard_[info.node()] = callbacks_.now();
       RAYMPI_LOG_INFO("node {} registered from rank {} on {} with {}", info.node(), info.rank(),
                       info.host(), Describe(info.total()));
       view_dirty_ = true;
@@ -33,6 +34,7 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
       auto it = nodes_.find(envelope.resource_report().node());
       if (it == nodes_.end()) break;
       *it->second.mutable_available() = envelope.resource_report().available();
+      last_heard_[it->first] = callbacks_.now();
       view_dirty_ = true;
       break;
     }
@@ -66,6 +68,11 @@ void GcsServer::Tick() {
     last_broadcast_ = now;
     BroadcastView();
   }
+}
+
+GcsServer::Clock::time_point GcsServer::LastHeard(int node) const {
+  auto it = last_heard_.find(node);
+  return it == last_heard_.end() ? Clock::time_point{} : it->second;
 }
 
 void GcsServer::Finish() {

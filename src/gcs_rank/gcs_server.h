@@ -46,6 +46,8 @@ class GcsServer {
   bool finished() const { return finished_; }
   int exit_code() const { return exit_code_; }
   const std::map<int, rpc::NodeInfo>& nodes() const { return nodes_; }
+  // When the GCS last heard from a node (registration or resource report = heartbeat).
+  Clock::time_point LastHeard(int node) const;
 
  private:
   void BroadcastView();
@@ -55,6 +57,7 @@ class GcsServer {
   GcsOptions options_;
   Clock::time_point last_broadcast_{};
   std::map<int, rpc::NodeInfo> nodes_;
+  std::map<int, Clock::time_point> last_heard_;
   bool view_dirty_ = false;
   bool job_ended_ = false;
   bool finished_ = false;

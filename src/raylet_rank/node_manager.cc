@@ -11,6 +11,8 @@ namespace raympi {
 
 NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send send)
     : config_(config), pool_(pool), send_(std::move(send)) {
+  if (!config_.now) config_.now = [] { return std::chrono::steady_clock::now(); };
+  last_report_ = config_.now();
   (*total_.mutable_amounts())["CPU"] = config.resources.num_cpus;
   (*total_.mutable_amounts())["memory"] = static_cast<double>(config.resources.memory_bytes);
   for (const auto& [name, amount] : config.custom_resources)
@@ -393,7 +395,7 @@ void NodeManager::OnShutdown(const rpc::Envelope& envelope) {
     if (pool_->IsWorker(slot)) awaiting_stats_.insert(slot);
   }
   // A worker still inside a long task reports late; the summary does not wait for it.
-  stats_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  stats_deadline_ = config_.now() + std::chrono::seconds(2);
   if (awaiting_stats_.empty()) FinishShutdown();
 }
 
@@ -431,11 +433,12 @@ void NodeManager::FinishShutdown() {
 }
 
 void NodeManager::Tick() {
-  if (shutting_down_ && !done_ && std::chrono::steady_clock::now() > stats_deadline_) {
-    FinishShutdown();
-  }
-  if (!report_due_ || done_ || shutting_down_) return;
+  auto now = config_.now();
+  if (shutting_down_ && !done_ && now > stats_deadline_) FinishShutdown();
+  if (done_ || shutting_down_) return;
+  if (!report_due_ && now - last_report_ < config_.heartbeat_period) return;
   report_due_ = false;
+  last_report_ = now;
   rpc::Envelope report;
   *report.mutable_src() = MakeAddress(config_.node, kRayletSlot);
   *report.mutable_dst() = MakeAddress(kGcsNode, 0);

@@ -27,6 +27,9 @@ struct NodeManagerConfig {
   int initial_workers = 0;  // pool started up front
   // Custom resources ({"bigmem": 4}) added to the discovered ones.
   std::map<std::string, double> custom_resources;
+  // A resource report goes to the GCS on every change and at least this often (the heartbeat).
+  std::chrono::steady_clock::duration heartbeat_period = std::chrono::seconds(1);
+  std::function<std::chrono::steady_clock::time_point()> now;  // defaults to steady_clock::now
 };
 
 class NodeManager {
@@ -94,6 +97,7 @@ class NodeManager {
   uint64_t next_lease_id_ = 0;
   size_t spread_next_ = 0;  // SPREAD: where the round-robin goes on
   bool report_due_ = false;
+  std::chrono::steady_clock::time_point last_report_{};
   // The end of the job: waiting (up to a deadline) for the workers' statistics.
   bool shutting_down_ = false;
   std::set<int> awaiting_stats_;

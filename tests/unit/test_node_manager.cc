@@ -2,6 +2,7 @@
 // records what it was asked to start and a send function that records what the raylet sends.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -71,9 +72,12 @@ class Raylet {
     config.resources.memory_bytes = 0;
     config.is_head = is_head;
     config.initial_workers = initial_workers;
+    config.now = [this] { return clock; };  // time moves only when a test moves it
     nm = std::make_unique<NodeManager>(config, &pool_,
                                        [this](const rpc::Envelope& e) { sent.push_back(e); });
   }
+
+  std::chrono::steady_clock::time_point clock{std::chrono::hours(1)};
 
   static LaunchRequest Base(int node) {
     LaunchRequest base;
@@ -784,6 +788,24 @@ TEST(NodeManagerTest, ShutdownOfAWorkerNodeIncludesLaterWorkers) {
   r.Stats(1, 0, 0);
   r.Stats(2, 0, 0);
   EXPECT_TRUE(r.nm->done());
+}
+
+TEST(NodeManagerTest, HeartbeatReportsEvenWithoutAChange) {
+  Raylet r(0, 2, 2, true);
+  r.StartAndClear();
+  r.nm->Tick();
+  r.ExpectNothingSent();
+  r.clock += std::chrono::milliseconds(999);
+  r.nm->Tick();
+  r.ExpectNothingSent();
+  r.clock += std::chrono::milliseconds(1);
+  r.nm->Tick();
+  std::vector<rpc::Envelope> out = r.Take();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_resource_report());
+  EXPECT_EQ(out[0].dst().node(), kGcsNode);
+  r.nm->Tick();
+  r.ExpectNothingSent();  // the next one is a period later
 }
 
 TEST(NodeManagerTest, TickReportsOnlyAfterAChange) {
