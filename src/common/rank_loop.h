@@ -24,9 +24,8 @@ struct RankLoopConfig {
   int my_node = 0;                       // node whose raylet this rank hosts, if any
   std::vector<int> raylet_rank_of_node;  // node index -> MPI rank of its raylet
   std::chrono::microseconds max_idle_sleep{500};
-  // While MPI traffic flowed within `hot_window`, an idle pass sleeps at most `hot_idle_sleep`:
-  // a reply is likely on its way, and MPI cannot wake a sleeping process (docs/design.md).
-  std::chrono::microseconds hot_idle_sleep{20};
+  // For this long after MPI traffic an idle pass polls again at once (yielding the core)
+  // instead of sleeping: a reply is likely on its way and MPI cannot wake a sleeping process.
   std::chrono::microseconds hot_window{5000};
 };
 
