@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Cluster scheduling figures: 10,000 no-op tasks on 1 node and spread over 4 virtual nodes
-# (default strategy and SPREAD), with the ratio to the single-node figure; then 10,000 tasks
-# of 1 ms on 4 virtual nodes with the job summary, to show the utilisation of every node.
+# Cluster scheduling figures: 10,000 no-op tasks on 1 node, spread over 4 virtual nodes
+# (default strategy and SPREAD) and over 2 separate hosts made of network namespaces (TCP
+# between them; needs root, else skipped with the reason), with the ratio to the single-node
+# figure; then 10,000 tasks of 1 ms on 4 virtual nodes with the job summary, to show the
+# utilisation of every node.
 #
 #   bash bench/run_cluster_bench.sh [BUILD_DIR]
 #
@@ -30,9 +32,25 @@ run() {  # name, ranks, raympi flags..., -- task_bench flags...
 run 1node 1 -- --async-tasks 10000
 run 4vnodes 4 --ranks-per-node 1 -- --async-tasks 10000
 run 4vnodes_spread 4 --ranks-per-node 1 -- --async-tasks 10000 --spread 1
+names="1node 4vnodes 4vnodes_spread"
+hosts="$here/../tests/netns/netns_hosts.sh"
+if reason=$("$hosts" check 2>&1); then
+  prefix="rmb$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  state=$(mktemp -d /tmp/raympi-netns-bench.XXXXXX)
+  trap 'timeout 60 "$hosts" down "$state" >/dev/null 2>&1 || true' EXIT
+  timeout 60 "$hosts" up "$prefix" 2 "$state" > "$out/netns_up.log" 2>&1
+  NETNS_RUN_TIMEOUT=600 "$hosts" run "$state" -- mpirun -n 2 --hostfile "$state/hostfile" \
+    --map-by node "$launcher" "$bench" --label 2hosts --only async --async-runs 3 \
+    --async-tasks 10000 < /dev/null > "$out/2hosts.log" 2>&1
+  timeout 60 "$hosts" down "$state" > /dev/null 2>&1
+  trap - EXIT
+  names="$names 2hosts"
+else
+  echo "2 namespace hosts: skipped ($reason)"
+fi
 base=$(median_of "$out/1node.log")
 printf '%-26s %12s %8s\n' "configuration" "tasks/s" "ratio"
-for name in 1node 4vnodes 4vnodes_spread; do
+for name in $names; do
   v=$(median_of "$out/$name.log")
   printf '%-26s %12.0f %8.2f\n' "$name" "$v" "$(awk -v a="$v" -v b="$base" 'BEGIN{print a/b}')"
 done

@@ -15,6 +15,9 @@ NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send
   last_report_ = config_.now();
   (*total_.mutable_amounts())["CPU"] = config.resources.num_cpus;
   (*total_.mutable_amounts())["memory"] = static_cast<double>(config.resources.memory_bytes);
+  if (config.resources.num_gpus > 0) {
+    (*total_.mutable_amounts())["GPU"] = config.resources.num_gpus;
+  }
   for (const auto& [name, amount] : config.custom_resources)
     (*total_.mutable_amounts())[name] = amount;
   available_ = total_;

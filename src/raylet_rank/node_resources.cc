@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <string>
 
 namespace raympi {
 namespace {
@@ -64,6 +65,26 @@ std::vector<size_t> SliceIndices(size_t n, int index, int count) {
 
 }  // namespace
 
+// GPUs as hwloc's OS devices name them. One GPU shows up once per API (cuda0 and opencl0d0 are
+// the same card), so the first API that reports any is counted. Slice i of n gets the GPUs whose
+// rank r has r % n == i.
+int CountGpus(hwloc_topology_t topo, int index, int count) {
+  for (const char* api : {"cuda", "rsmi", "ze", "opencl", "card"}) {
+    int seen = 0, mine = 0;
+    for (hwloc_obj_t dev = hwloc_get_next_osdev(topo, nullptr); dev != nullptr;
+         dev = hwloc_get_next_osdev(topo, dev)) {
+      if (dev->name == nullptr || std::string(dev->name).rfind(api, 0) != 0) continue;
+      if (dev->attr->osdev.type != HWLOC_OBJ_OSDEV_COPROC &&
+          dev->attr->osdev.type != HWLOC_OBJ_OSDEV_GPU) {
+        continue;
+      }
+      if (seen++ % count == index) ++mine;
+    }
+    if (seen > 0) return mine;
+  }
+  return 0;
+}
+
 StatusOr<NodeResources> DiscoverNodeResources(int index, int count) {
   if (count < 1) {
     return Status::InvalidArgument("node slice count must be >= 1, got " + std::to_string(count));
@@ -80,6 +101,8 @@ StatusOr<NodeResources> DiscoverNodeResources(int index, int count) {
   // hwloc 2 hides CPUs outside the cgroup cpuset (a Slurm allocation with task/cgroup). The
   // raylet's own CPU binding is deliberately ignored: mpirun binds each rank to one core, yet
   // the node's workers run on all of the node's cores.
+  // GPUs are I/O objects, which hwloc leaves out unless asked.
+  hwloc_topology_set_io_types_filter(topo.get(), HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
   if (hwloc_topology_set_flags(topo.get(), HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM) != 0) {
     return ErrnoStatus("hwloc_topology_set_flags");
   }
@@ -126,6 +149,7 @@ StatusOr<NodeResources> DiscoverNodeResources(int index, int count) {
 
   res.memory_bytes = MachineMemory(topo.get()) / static_cast<uint64_t>(count);
   res.num_cpus = static_cast<double>(std::max<size_t>(res.pus.size(), 1));
+  res.num_gpus = CountGpus(topo.get(), index, count);
   return res;
 }
 

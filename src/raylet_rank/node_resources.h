@@ -17,6 +17,7 @@ struct NodeResources {
   int num_numa = 0;           // NUMA domains touched by the slice
   uint64_t memory_bytes = 0;  // this slice's share of the machine's memory
   double num_cpus = 0;        // schedulable CPUs (defaults to pus.size(), at least 1)
+  int num_gpus = 0;           // GPUs hwloc sees (OS devices), shared out among the slices
 };
 
 // Discovers the machine with hwloc, restricted to the process's allowed cpuset (so a Slurm

@@ -197,3 +197,24 @@ TEST(NodeResourcesTest, IgnoresTheRayletsOwnBinding) {
 
 }  // namespace
 }  // namespace raympi
+
+namespace raympi {
+namespace {
+
+// GPUs are dealt out to virtual nodes: the slices hold exactly the machine's GPUs (none on a
+// machine without any, which must not invent a GPU resource).
+TEST(NodeResourcesTest, GpusAreSharedOutAmongSlices) {
+  StatusOr<NodeResources> whole = DiscoverNodeResources(0, 1);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_GE(whole->num_gpus, 0);
+  int sum = 0;
+  for (int i = 0; i < 3; ++i) {
+    StatusOr<NodeResources> slice = DiscoverNodeResources(i, 3);
+    ASSERT_TRUE(slice.ok()) << slice.status().ToString();
+    sum += slice->num_gpus;
+  }
+  EXPECT_EQ(sum, whole->num_gpus);
+}
+
+}  // namespace
+}  // namespace raympi
