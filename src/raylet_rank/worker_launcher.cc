@@ -1,6 +1,14 @@
 #include "raylet_rank/worker_launcher.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "common/logging.h"
 
@@ -13,6 +21,41 @@ std::string BootstrapArgument(bool driver, const std::string& bus_name, int node
 }
 
 namespace {
+
+// Ends the process (SIGTERM: the raylet's handler unlinks its segments, mpirun ends the job)
+// when a spawn has not returned after RAYMPI_SPAWN_TIMEOUT_S seconds (default 120).
+class SpawnWatchdog {
+ public:
+  SpawnWatchdog(const std::string& program, int count) {
+    const char* env = std::getenv("RAYMPI_SPAWN_TIMEOUT_S");
+    int seconds = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 120;
+    thread_ = std::thread([this, program, count, seconds] {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) return;
+      std::fprintf(stderr,
+                   "raympi: %d process(es) of %s did not call raympi::Init within %d s; does "
+                   "main return or block before raympi::Init? (RAYMPI_SPAWN_TIMEOUT_S sets the "
+                   "limit)\n",
+                   count, program.c_str(), seconds);
+      std::fflush(stderr);
+      raise(SIGTERM);
+    });
+  }
+  ~SpawnWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 // argv for MPI_Comm_spawn: NULL-terminated, program name excluded.
 struct Argv {
@@ -53,6 +96,9 @@ Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
     Argv a;
     a.storage.push_back(BootstrapArgument(false, request.bus_name, request.node,
                                           request.first_worker_slot, offset));
+    // Workers see the driver's arguments too: main runs in them up to raympi::Init, and a
+    // program that checks its arguments first must not stop there.
+    for (const auto& arg : request.driver_args) a.storage.push_back(arg);
     argvs.push_back(std::move(a));
     counts.push_back(request.num_workers);
   }
@@ -76,6 +122,9 @@ Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
   std::vector<int> errors(total, MPI_SUCCESS);
   MPI_Comm intercomm = MPI_COMM_NULL;
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+  // MPI_Comm_spawn waits for every child's MPI_Init; a program whose main returns before
+  // raympi::Init would hang the job, so a watchdog ends it with a message instead.
+  SpawnWatchdog watchdog(request.program, total);
   int rc = MPI_Comm_spawn_multiple(static_cast<int>(counts.size()), commands.data(),
                                    argv_pointers.data(), counts.data(), infos.data(), 0,
                                    MPI_COMM_SELF, &intercomm, errors.data());
