@@ -737,81 +737,72 @@ StatusOr<MutableBuffer> ObjectStore::Create(const ObjectId& id, size_t size) {
   return buffer;
 }
 
-Status ObjectStore::Seal(const ObjectId& id) {
+template <class Result, class Body>
+Result ObjectStore::WithEntry(const ObjectId& id, Body&& body) {
   Impl* s = impl_.get();
   const Key key = ToKey(id);
   RAYMPI_RETURN_IF_ERROR(s->Lock());
   Impl::Guard guard(s);
   StatusOr<uint64_t> i = s->FindOr(id, key);
   if (!i.ok()) return i.status();
-  Entry& e = s->table()[*i];
-  if (e.state != kCreated) return Status::InvalidArgument(s->Prefix(id) + " is already sealed");
-  e.last_access = ++s->header()->access_clock;
-  PublishState(&e, kSealed);
-  return Status::Ok();
+  return body(s, *i);
+}
+
+Status ObjectStore::Seal(const ObjectId& id) {
+  return WithEntry<Status>(id, [&](Impl* s, uint64_t index) -> Status {
+    Entry& e = s->table()[index];
+    if (e.state != kCreated) return Status::InvalidArgument(s->Prefix(id) + " is already sealed");
+    e.last_access = ++s->header()->access_clock;
+    PublishState(&e, kSealed);
+    return Status::Ok();
+  });
 }
 
 Status ObjectStore::Abort(const ObjectId& id) {
-  Impl* s = impl_.get();
-  const Key key = ToKey(id);
-  RAYMPI_RETURN_IF_ERROR(s->Lock());
-  Impl::Guard guard(s);
-  StatusOr<uint64_t> i = s->FindOr(id, key);
-  if (!i.ok()) return i.status();
-  if (s->table()[*i].state != kCreated) {
-    return Status::InvalidArgument(s->Prefix(id) + " is sealed: Delete it, Abort is for writers");
-  }
-  s->FreeSlot(*i);
-  return Status::Ok();
+  return WithEntry<Status>(id, [&](Impl* s, uint64_t index) -> Status {
+    if (s->table()[index].state != kCreated) {
+      return Status::InvalidArgument(s->Prefix(id) + " is sealed: Delete it, Abort is for writers");
+    }
+    s->FreeSlot(index);
+    return Status::Ok();
+  });
 }
 
 StatusOr<ObjectView> ObjectStore::Get(const ObjectId& id) {
-  Impl* s = impl_.get();
-  const Key key = ToKey(id);
-  RAYMPI_RETURN_IF_ERROR(s->Lock());
-  Impl::Guard guard(s);
-  StatusOr<uint64_t> i = s->FindOr(id, key);
-  if (!i.ok()) return i.status();
-  Entry& e = s->table()[*i];
-  if (e.state != kSealed) return Status::NotFound(s->Prefix(id) + " is not sealed yet");
-  if (e.delete_pending) return Status::NotFound(s->Prefix(id) + " was deleted");
-  e.pin_count += 1;
-  e.last_access = ++s->header()->access_clock;
-  return ObjectView(this, id, s->arena() + e.offset, e.size, e.offset);
+  return WithEntry<StatusOr<ObjectView>>(id, [&](Impl* s, uint64_t index) -> StatusOr<ObjectView> {
+    Entry& e = s->table()[index];
+    if (e.state != kSealed) return Status::NotFound(s->Prefix(id) + " is not sealed yet");
+    if (e.delete_pending) return Status::NotFound(s->Prefix(id) + " was deleted");
+    e.pin_count += 1;
+    e.last_access = ++s->header()->access_clock;
+    return ObjectView(this, id, s->arena() + e.offset, e.size, e.offset);
+  });
 }
 
 Status ObjectStore::Release(const ObjectId& id) {
-  Impl* s = impl_.get();
-  const Key key = ToKey(id);
-  RAYMPI_RETURN_IF_ERROR(s->Lock());
-  Impl::Guard guard(s);
-  StatusOr<uint64_t> i = s->FindOr(id, key);
-  if (!i.ok()) return i.status();
-  Entry& e = s->table()[*i];
-  if (e.pin_count == 0) return Status::InvalidArgument(s->Prefix(id) + " is not pinned");
-  e.pin_count -= 1;
-  e.last_access = ++s->header()->access_clock;
-  if (e.pin_count == 0 && e.delete_pending) s->FreeSlot(*i);
-  return Status::Ok();
+  return WithEntry<Status>(id, [&](Impl* s, uint64_t index) -> Status {
+    Entry& e = s->table()[index];
+    if (e.pin_count == 0) return Status::InvalidArgument(s->Prefix(id) + " is not pinned");
+    e.pin_count -= 1;
+    e.last_access = ++s->header()->access_clock;
+    if (e.pin_count == 0 && e.delete_pending) s->FreeSlot(index);
+    return Status::Ok();
+  });
 }
 
 Status ObjectStore::Delete(const ObjectId& id) {
-  Impl* s = impl_.get();
-  const Key key = ToKey(id);
-  RAYMPI_RETURN_IF_ERROR(s->Lock());
-  Impl::Guard guard(s);
-  StatusOr<uint64_t> i = s->FindOr(id, key);
-  if (!i.ok()) return i.status();
-  Entry& e = s->table()[*i];
-  if (e.state != kSealed) {
-    return Status::InvalidArgument(s->Prefix(id) + " is not sealed: its writer must Abort it");
-  }
-  if (e.pin_count > 0) {
-    e.delete_pending = 1;  // a second Delete meanwhile is a no-op
-  } else {
-    s->FreeSlot(*i);
-  }
-  return Status::Ok();
+  return WithEntry<Status>(id, [&](Impl* s, uint64_t index) -> Status {
+    Entry& e = s->table()[index];
+    if (e.state != kSealed) {
+      return Status::InvalidArgument(s->Prefix(id) + " is not sealed: its writer must Abort it");
+    }
+    if (e.pin_count > 0) {
+      e.delete_pending = 1;  // a second Delete meanwhile is a no-op
+    } else {
+      s->FreeSlot(index);
+    }
+    return Status::Ok();
+  });
 }
 
 bool ObjectStore::Contains(const ObjectId& id) {

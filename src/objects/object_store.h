@@ -172,6 +172,9 @@ class ObjectStore {
  private:
   struct Impl;
   explicit ObjectStore(std::unique_ptr<Impl> impl);
+  // Locks the store, finds `id`'s table entry and runs `body(impl, index)` under the lock.
+  template <class Result, class Body>
+  Result WithEntry(const ObjectId& id, Body&& body);
   std::unique_ptr<Impl> impl_;
 };
 
