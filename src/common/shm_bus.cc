@@ -152,27 +152,20 @@ Status InitMutex(pthread_mutex_t* mutex) {
   return Status::Ok();
 }
 
-// Removes /dev/shm entries for which `match(entry_name)` holds.
+// Removes the /dev/shm entries starting with `prefix` for which `match(entry_name)` holds.
 template <typename Match>
-void RemoveShmMatching(const Match& match) {
-  DIR* dir = opendir("/dev/shm");
-  if (dir == nullptr) return;
-  std::vector<std::string> doomed;
-  while (dirent* entry = readdir(dir)) {
-    std::string entry_name = entry->d_name;
-    if (entry_name == "." || entry_name == "..") continue;
-    if (match(entry_name)) doomed.push_back(std::move(entry_name));
+void RemoveShmMatching(const std::string& prefix, const Match& match) {
+  for (const std::string& name : ListShm(prefix)) {
+    if (match(name)) shm_unlink(("/" + name).c_str());
   }
-  closedir(dir);
-  for (const std::string& entry_name : doomed) shm_unlink(("/" + entry_name).c_str());
 }
 
 // Side segments of bus "/x" are named "x-m<pid>-<counter>" in /dev/shm.
 void RemoveSideSegments(const std::string& bus_name) {
   const std::string prefix = bus_name.substr(1) + "-m";
-  RemoveShmMatching([&](const std::string& entry) {
-    return entry.size() > prefix.size() && entry.compare(0, prefix.size(), prefix) == 0 &&
-           entry[prefix.size()] >= '0' && entry[prefix.size()] <= '9';
+  RemoveShmMatching(prefix, [&](const std::string& entry) {
+    return entry.size() > prefix.size() && entry[prefix.size()] >= '0' &&
+           entry[prefix.size()] <= '9';
   });
 }
 
@@ -525,7 +518,7 @@ void RemoveShmWithPrefix(const std::string& prefix) {
   std::string p = prefix;
   while (!p.empty() && p[0] == '/') p.erase(0, 1);
   if (p.empty()) return;  // an empty prefix would wipe every segment of every user
-  RemoveShmMatching([&](const std::string& entry) { return entry.compare(0, p.size(), p) == 0; });
+  RemoveShmMatching(p, [](const std::string&) { return true; });
 }
 
 }  // namespace raympi

@@ -1,6 +1,5 @@
 #include "common/shm_janitor.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -8,6 +7,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "common/shm_segment.h"
 
 namespace raympi {
 
@@ -32,18 +33,14 @@ std::string ShmPrefix(const std::string& job_key, int node) {
 }
 
 void RemoveStaleShm() {
-  DIR* dir = opendir("/dev/shm");
-  if (dir == nullptr) return;
   size_t prefix_length = std::strlen(kPrefix);
-  while (dirent* entry = readdir(dir)) {
-    if (std::strncmp(entry->d_name, kPrefix, prefix_length) != 0) continue;
+  for (const std::string& name : ListShm(kPrefix)) {
     char* end = nullptr;
-    long pid = std::strtol(entry->d_name + prefix_length, &end, 10);
-    if (end == entry->d_name + prefix_length || *end != '-' || pid <= 0) continue;
+    long pid = std::strtol(name.c_str() + prefix_length, &end, 10);
+    if (end == name.c_str() + prefix_length || *end != '-' || pid <= 0) continue;
     if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-    shm_unlink((std::string("/") + entry->d_name).c_str());
+    shm_unlink(("/" + name).c_str());
   }
-  closedir(dir);
 }
 
 void UnlinkOnTerminationSignal(const std::string& bus_name) {

@@ -1,5 +1,6 @@
 #include "common/shm_segment.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -149,6 +150,19 @@ int LockRobust(pthread_mutex_t* mutex, bool* owner_died) {
     if (rc != 0) pthread_mutex_unlock(mutex);
   }
   return rc;
+}
+
+std::vector<std::string> ListShm(const std::string& prefix) {
+  std::vector<std::string> names;
+  DIR* dir = opendir("/dev/shm");
+  if (dir == nullptr) return names;
+  while (dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    if (name.compare(0, prefix.size(), prefix) == 0) names.push_back(std::move(name));
+  }
+  closedir(dir);
+  return names;
 }
 
 }  // namespace raympi

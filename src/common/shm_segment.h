@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -62,6 +63,9 @@ class ShmSegment {
 
 // strerror-like text for an errno value.
 std::string ErrnoText(int err);
+
+// The /dev/shm entries (names without the leading '/') that start with `prefix`.
+std::vector<std::string> ListShm(const std::string& prefix = "");
 
 // Initialises a process-shared robust mutex. Returns 0 or an errno value.
 int InitRobustMutex(pthread_mutex_t* mutex);

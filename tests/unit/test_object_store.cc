@@ -1,4 +1,3 @@
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -13,23 +12,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/shm_segment.h"
 #include "objects/object_store.h"
 
 namespace raympi {
 namespace {
-
-// /dev/shm entries whose name starts with `prefix`.
-std::vector<std::string> ListShm(const std::string& prefix) {
-  std::vector<std::string> out;
-  DIR* dir = opendir("/dev/shm");
-  if (dir == nullptr) return out;
-  while (dirent* e = readdir(dir)) {
-    std::string n = e->d_name;
-    if (n.compare(0, prefix.size(), prefix) == 0) out.push_back(n);
-  }
-  closedir(dir);
-  return out;
-}
 
 // The same in a forked child as in its parent (so no getpid() here).
 ObjectId Id(uint32_t index, int32_t node = 1) {

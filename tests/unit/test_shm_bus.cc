@@ -1,4 +1,3 @@
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "common/shm_bus.h"
+#include "common/shm_segment.h"
 
 namespace raympi {
 namespace {
@@ -24,19 +24,6 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr microseconds kLongTimeout = std::chrono::seconds(30);
-
-// /dev/shm entries whose name starts with `prefix`.
-std::vector<std::string> ListShm(const std::string& prefix) {
-  std::vector<std::string> out;
-  DIR* dir = opendir("/dev/shm");
-  if (dir == nullptr) return out;
-  while (dirent* e = readdir(dir)) {
-    std::string n = e->d_name;
-    if (n.compare(0, prefix.size(), prefix) == 0) out.push_back(n);
-  }
-  closedir(dir);
-  return out;
-}
 
 bool ShmExists(const std::string& name) {  // name with the leading '/'
   struct stat st;
