@@ -23,6 +23,7 @@
 #include "common/shm_bus.h"
 #include "common/shm_janitor.h"
 #include "gcs_rank/gcs_server.h"
+#include "objects/object_store.h"
 #include "raylet_rank/node_manager.h"
 #include "raylet_rank/node_resources.h"
 #include "raylet_rank/worker_launcher.h"
@@ -44,7 +45,12 @@ struct Flags {
   std::string resources;                    // JSON for every node
   std::vector<std::string> node_resources;  // "N:JSON" for node N
   std::vector<std::string> command;         // program and its arguments
+  uint64_t object_store_memory = 0;         // 0: a share of the node's memory
+  bool object_store_prefault = false;
 };
+
+// Ray's default: 30% of the node's memory for its object store.
+constexpr double kDefaultStoreShare = 0.3;
 
 // The launcher's rank, read before MPI_Init so only one rank prints a usage error.
 int LauncherRank() {
@@ -215,6 +221,37 @@ std::string MakeJobKey() {
   return key;
 }
 
+bool IsObjectMessage(const rpc::Envelope& e) {
+  return e.has_fetch_object() || e.has_free_objects() || e.has_pull_request() ||
+         e.has_pull_reply() || e.has_pull_done();
+}
+
+// The raylet's side of the object plane until transfers between nodes are wired in: objects
+// already in this node's store, and frees.
+void HandleObjectMessage(const rpc::Envelope& e, int node, ObjectStore* store,
+                         const std::function<void(const rpc::Envelope&)>& send) {
+  if (e.has_free_objects()) {
+    for (const std::string& raw : e.free_objects().object_ids()) {
+      auto id = ObjectId::FromBinary(raw);
+      if (id.ok()) (void)store->Delete(*id);
+    }
+    return;
+  }
+  if (!e.has_fetch_object()) return;
+  const rpc::FetchObject& fetch = e.fetch_object();
+  rpc::Envelope reply;
+  *reply.mutable_src() = MakeAddress(node, kRayletSlot);
+  *reply.mutable_dst() = e.src();
+  reply.mutable_object_fetched()->set_object_id(fetch.object_id());
+  auto id = ObjectId::FromBinary(fetch.object_id());
+  if (!id.ok() || !store->Contains(*id)) {
+    reply.mutable_object_fetched()->set_error(
+        "object " + (id.ok() ? id->Hex() : std::string("<corrupt id>")) + " is on node " +
+        std::to_string(fetch.node()) + "; transfers between nodes are not available yet");
+  }
+  send(reply);
+}
+
 int RunRank(const Flags& flags, const std::string& program) {
   Layout layout = ComputeLayout(flags.ranks_per_node);
   std::string job_key = MakeJobKey();
@@ -236,6 +273,7 @@ int RunRank(const Flags& flags, const std::string& program) {
 
   std::string bus_prefix = ShmPrefix(job_key, layout.my_node);
   std::unique_ptr<ShmBus> bus;
+  std::unique_ptr<ObjectStore> store;
   MpiSpawnLauncher launcher;
   std::unique_ptr<WorkerPool> pool;
   std::unique_ptr<NodeManager> raylet;
@@ -259,6 +297,19 @@ int RunRank(const Flags& flags, const std::string& program) {
     }
     bus = std::move(created.value());
     UnlinkOnTerminationSignal(options.name);
+    uint64_t capacity = flags.object_store_memory > 0
+                            ? flags.object_store_memory
+                            : static_cast<uint64_t>(resources->memory_bytes * kDefaultStoreShare);
+    auto made = ObjectStore::Create(StoreNameForBus(options.name), capacity,
+                                    ObjectStore::kDefaultMaxObjects, flags.object_store_prefault);
+    if (!made.ok()) {
+      RAYMPI_LOG_ERROR(
+          "node {} cannot create its object store of {} bytes: {}; set "
+          "--object-store-memory",
+          layout.my_node, capacity, made.status().ToString());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    store = std::move(made.value());
     LaunchRequest base;
     base.program = program;
     base.driver_args.assign(flags.command.begin() + 1, flags.command.end());
@@ -312,7 +363,14 @@ int RunRank(const Flags& flags, const std::string& program) {
   if (is_raylet) {
     raylet = std::make_unique<NodeManager>(config, pool.get(),
                                            [&](const rpc::Envelope& e) { loop.Send(e); });
-    loop.SetRayletHandler([&](rpc::Envelope& e) { raylet->Handle(e); });
+    loop.SetRayletHandler([&](rpc::Envelope& e) {
+      if (IsObjectMessage(e)) {
+        HandleObjectMessage(e, layout.my_node, store.get(),
+                            [&](const rpc::Envelope& r) { loop.Send(r); });
+      } else {
+        raylet->Handle(e);
+      }
+    });
   } else {
     loop.SetFallbackHandler([&](rpc::Envelope& e) {
       if (e.has_shutdown()) spare_done = true;
@@ -336,6 +394,7 @@ int RunRank(const Flags& flags, const std::string& program) {
   launcher.ReleaseAll();
   int exit_code = gcs ? gcs->exit_code() : 0;
   bus.reset();
+  store.reset();
   if (is_raylet) RemoveShmWithPrefix(bus_prefix);
   return exit_code;
 }
@@ -365,6 +424,12 @@ int main(int argc, char** argv) {
   app.add_option("--node-resources", flags.node_resources,
                  "custom resources of one node, NODE:JSON, e.g. 1:'{\"GPU\": 1}' (repeatable)")
       ->allow_extra_args(false);
+  app.add_option("--object-store-memory", flags.object_store_memory,
+                 "bytes of each node's object store, e.g. 4GiB (default: 30% of the node's memory)")
+      ->transform(CLI::AsSizeValue(false));
+  app.add_flag("--object-store-prefault", flags.object_store_prefault,
+               "reserve and touch every page of the object stores at start: slower start-up, "
+               "full speed for the first transfers");
   app.add_flag("--summary", flags.summary,
                "print a job summary at the end: tasks, busy CPU time and utilisation per node");
   app.add_option("--summary-json", flags.summary_json,

@@ -1,6 +1,7 @@
 // The user API: Init, Task(...).Remote, Put, Get, Wait, Shutdown.
 #pragma once
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "raympi/array_view.h"
 #include "raympi/errors.h"
 #include "raympi/function_registry.h"
 #include "raympi/object_ref.h"
@@ -33,6 +35,12 @@ int CurrentNodeId();
 
 /// The nodes of the job: id, host, total and available resources, liveness.
 inline std::vector<NodeInfo> Nodes() { return internal::CurrentRuntime().Nodes(); }
+
+/// Objects and bytes in the object store of the caller's node, its pinned objects and largest
+/// objects (like `ray memory`).
+inline ObjectStoreUsage LocalObjectStoreUsage() {
+  return internal::CurrentRuntime().LocalStoreUsage();
+}
 
 namespace internal {
 
@@ -114,7 +122,8 @@ class TaskCaller {
     std::string return_type;
     if constexpr (!std::is_void_v<Return>) return_type = internal::TypeName<Return>();
     return ObjectRef<Return>(
-        internal::CurrentRuntime().Submit(info->name, std::move(task_args), return_type, options_));
+        internal::CurrentRuntime().Submit(info->name, std::move(task_args), return_type, options_),
+        internal::AdoptRef{});
   }
 
  private:
@@ -134,12 +143,22 @@ TaskCaller<F> Task(F fn) {
   return TaskCaller<F>(fn);
 }
 
-/// Stores a value in the cluster; the caller owns it.
+/// Stores a value in the cluster; the caller owns it. Large values go into the node's object
+/// store (one copy for vectors of plain elements); raympi::ObjectStoreFullError if it has no room.
 template <typename T>
 ObjectRef<std::decay_t<T>> Put(T&& value) {
   using V = std::decay_t<T>;
-  return ObjectRef<V>(
-      internal::CurrentRuntime().Put(internal::Serialize<V>(value), internal::TypeName<V>()));
+  internal::ValueWriter writer;
+  if constexpr (internal::kWritesInPlace<V>) {
+    writer.size = internal::InPlaceSize(value);
+    writer.write = [&value](char* out) { internal::SerializeInPlace(value, out); };
+  } else {
+    auto bytes = std::make_shared<std::string>(internal::Serialize<V>(value));
+    writer.size = bytes->size();
+    writer.write = [bytes](char* out) { std::memcpy(out, bytes->data(), bytes->size()); };
+  }
+  return ObjectRef<V>(internal::CurrentRuntime().Put(writer, internal::TypeName<V>()),
+                      internal::AdoptRef{});
 }
 
 /// Waits for an object and returns its value. Rethrows a failed task's error as
@@ -159,6 +178,28 @@ std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs, int t
   for (size_t i = 0; i < refs.size(); ++i)
     out.push_back(internal::DecodeObject<T>(ids[i], objects[i]));
   return out;
+}
+
+/// Like Get for a vector of plain elements (double, int, POD structs), without copying it: the
+/// view points into the node's object store (or at a small object's bytes) and keeps the object
+/// pinned while any copy of the view lives.
+/// @code
+///   raympi::ArrayView<double> v = raympi::GetView(ref);   // ObjectRef<std::vector<double>>
+///   double sum = std::accumulate(v.begin(), v.end(), 0.0);
+/// @endcode
+template <typename E>
+ArrayView<E> GetView(const ObjectRef<std::vector<E>>& ref, int timeout_ms = -1) {
+  static_assert(internal::kWritesInPlace<std::vector<E>>,
+                "raympi::GetView needs a vector of trivially copyable elements");
+  auto objects = internal::CurrentRuntime().Get({ref.ID()}, timeout_ms);
+  internal::FetchedObject& object = objects.at(0);
+  if (object.is_error) throw TaskError(object.error_function, object.error_message);
+  if (object.type != internal::TypeName<std::vector<E>>()) {
+    throw SerializationError("object " + internal::HexId(ref.ID()) + " holds a value of type " +
+                             object.type + ", but GetView asked for " +
+                             internal::TypeName<std::vector<E>>());
+  }
+  return ArrayView<E>::FromEncoded(std::move(object.holder), object.data);
 }
 
 template <typename T>

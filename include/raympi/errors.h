@@ -34,6 +34,19 @@ class SerializationError : public Error {
   using Error::Error;
 };
 
+// Put (or a task's return) found no room in the node's object store: the size asked, the
+// capacity and how to fix it are in what().
+class ObjectStoreFullError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An object is gone: freed after its last reference was dropped, or lost with its node.
+class ObjectLostError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Get or Wait gave up after its timeout.
 class TimeoutError : public Error {
  public:

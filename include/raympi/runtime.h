@@ -2,9 +2,12 @@
 // test can install another implementation. Not for direct use in applications.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace raympi::internal {
@@ -46,6 +49,23 @@ struct NodeInfo {
   bool alive = false;
 };
 
+/// One node's object store, as raympi::LocalObjectStoreUsage() reports it (like `ray memory`).
+struct ObjectStoreUsage {
+  struct Object {
+    std::string id;  // hex
+    uint64_t size = 0;
+    uint32_t pins = 0;  // views held by processes of the node
+  };
+  int node = 0;
+  uint64_t capacity = 0;      // bytes
+  uint64_t bytes_in_use = 0;  // held by objects (sizes rounded up to 64 bytes)
+  uint64_t pinned_bytes = 0;
+  uint64_t num_objects = 0;
+  uint64_t num_pinned = 0;
+  std::vector<Object> largest;  // largest first
+  std::string summary;          // all of the above as text
+};
+
 }  // namespace raympi
 
 namespace raympi::internal {
@@ -56,21 +76,32 @@ struct TaskOptions {
   SchedulingStrategy strategy;
 };
 
-// An object's content as fetched by Get, or the error that stands for it.
+// An object's content as fetched by Get, or the error that stands for it. `data` points into
+// memory that `holder` keeps alive: a copy of a small value, or a pinned view of a large one in
+// the node's object store (no copy).
 struct FetchedObject {
-  std::string data;
+  std::shared_ptr<const void> holder;
+  std::string_view data;
   std::string type;
   bool is_error = false;
   std::string error_function;
   std::string error_message;
 };
 
+// A value to store: its encoded size and a function that writes exactly that many bytes. Large
+// values are written straight into the object store, so Put copies them once.
+struct ValueWriter {
+  size_t size = 0;
+  std::function<void(char*)> write;
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
-  // Stores a value owned by the caller; returns its object id.
-  virtual std::string Put(std::string data, std::string type) = 0;
-  // Submits a task; returns the id of its return object.
+  // Stores a value owned by the caller; returns its object id, counted as one reference
+  // (adopted by the ObjectRef the caller makes of it).
+  virtual std::string Put(const ValueWriter& value, const std::string& type) = 0;
+  // Submits a task; returns the id of its return object, counted as one reference.
   virtual std::string Submit(const std::string& function, std::vector<TaskArg> args,
                              const std::string& return_type, const TaskOptions& options) = 0;
   // Blocks until every object is available or timeout_ms passes (-1: forever); throws
@@ -80,6 +111,13 @@ class Runtime {
   virtual std::vector<bool> Wait(const std::vector<std::string>& ids, int num, int timeout_ms) = 0;
   // The nodes of the job, as the caller's raylet last heard from the GCS.
   virtual std::vector<NodeInfo> Nodes() = 0;
+  // Reference counting: an ObjectRef was copied (or deserialized) / destroyed in this process,
+  // or serialized into a value (its object then lives as long as the job: see docs/objects.md).
+  virtual void AddLocalRef(const std::string& id) = 0;
+  virtual void RemoveLocalRef(const std::string& id) = 0;
+  virtual void OnRefSerialized(const std::string& id) = 0;
+  // The object store of the caller's node.
+  virtual ObjectStoreUsage LocalStoreUsage() = 0;
 };
 
 // The runtime of this process; throws raympi::Error when raympi::Init was not called.

@@ -261,6 +261,28 @@ std::string Serialize(const T& value) {
   return out;
 }
 
+// Types whose encoding can be written straight into a buffer of a known size (the store):
+// vectors of plain elements and strings. Their bytes are an 8-byte count and the elements.
+template <class T>
+inline constexpr bool kWritesInPlace = serialization_detail::kIsFastContainer<T>;
+
+template <class T>
+size_t InPlaceSize(const T& value) {
+  static_assert(kWritesInPlace<T>);
+  return sizeof(serialization_detail::Count) + value.size() * sizeof(typename T::value_type);
+}
+
+// Writes exactly InPlaceSize(value) bytes to `out`.
+template <class T>
+void SerializeInPlace(const T& value, char* out) {
+  static_assert(kWritesInPlace<T>);
+  const serialization_detail::Count n = value.size();
+  std::memcpy(out, &n, sizeof(n));
+  if (!value.empty()) {
+    std::memcpy(out + sizeof(n), value.data(), value.size() * sizeof(typename T::value_type));
+  }
+}
+
 // Throws SerializationError if bytes are not exactly one encoded T (truncated, trailing bytes,
 // corrupt length prefixes). Never reads outside bytes. Bytes of a different type of the same shape
 // (e.g. an int read as a float) are not detected: the encoding carries no type tag.

@@ -16,9 +16,11 @@ namespace {
 
 constexpr const char* kPrefix = "raympi-p";
 char g_bus_name[256];
+char g_store_name[256];
 
 void OnTerminationSignal(int signal) {
   shm_unlink(g_bus_name);
+  shm_unlink(g_store_name);
   // Die of the same signal, so the launcher sees what happened.
   struct sigaction action {};
   action.sa_handler = SIG_DFL;
@@ -31,6 +33,8 @@ void OnTerminationSignal(int signal) {
 std::string ShmPrefix(const std::string& job_key, int node) {
   return kPrefix + std::to_string(getpid()) + "-" + job_key + "-n" + std::to_string(node);
 }
+
+std::string StoreNameForBus(const std::string& bus_name) { return bus_name + "-store"; }
 
 void RemoveStaleShm() {
   size_t prefix_length = std::strlen(kPrefix);
@@ -45,6 +49,7 @@ void RemoveStaleShm() {
 
 void UnlinkOnTerminationSignal(const std::string& bus_name) {
   std::strncpy(g_bus_name, bus_name.c_str(), sizeof(g_bus_name) - 1);
+  std::strncpy(g_store_name, StoreNameForBus(bus_name).c_str(), sizeof(g_store_name) - 1);
   struct sigaction action {};
   action.sa_handler = OnTerminationSignal;
   sigemptyset(&action.sa_mask);

@@ -9,11 +9,14 @@ namespace raympi {
 // "raympi-p<pid>-<job key>-n<node>": the prefix of every segment this raylet creates.
 std::string ShmPrefix(const std::string& job_key, int node);
 
+// The node's object store segment, named after its bus so every process finds both.
+std::string StoreNameForBus(const std::string& bus_name);
+
 // Removes the segments of raylets that no longer run (a job that was killed or aborted).
 void RemoveStaleShm();
 
-// On SIGTERM/SIGINT/SIGHUP (mpirun aborting the job), unlinks `bus_name` before dying, so
-// only side segments, if any, are left for RemoveStaleShm.
+// On SIGTERM/SIGINT/SIGHUP (mpirun aborting the job), unlinks the node's bus and object store
+// before dying, so only side segments, if any, are left for RemoveStaleShm.
 void UnlinkOnTerminationSignal(const std::string& bus_name);
 
 }  // namespace raympi

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,7 +33,7 @@ Status ShmSegment::ValidateName(const std::string& name, const std::string& what
 
 StatusOr<ShmSegment> ShmSegment::Create(const std::string& name, uint64_t bytes,
                                         const std::string& what, const std::string& reserve_hint,
-                                        bool populate) {
+                                        bool populate, bool reserve) {
   RAYMPI_RETURN_IF_ERROR(ValidateName(name, what));
   int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
   if (fd < 0) {
@@ -51,7 +52,14 @@ StatusOr<ShmSegment> ShmSegment::Create(const std::string& name, uint64_t bytes,
   if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return fail("ftruncate", errno);
   // Reserve the pages now: a too-small /dev/shm (e.g. Docker's 64 MiB default) fails here with
   // a clear error rather than SIGBUS on some later write.
-  if (int rc = posix_fallocate(fd, 0, static_cast<off_t>(bytes)); rc != 0) {
+  struct statvfs fs {};
+  if (!reserve && fstatvfs(fd, &fs) == 0 &&
+      static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < bytes) {
+    return fail("/dev/shm has " + std::to_string(static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize) +
+                    " bytes free, " + std::to_string(bytes) + " needed (" + reserve_hint + ")",
+                ENOSPC);
+  }
+  if (int rc = reserve ? posix_fallocate(fd, 0, static_cast<off_t>(bytes)) : 0; rc != 0) {
     return fail("reserving " + std::to_string(bytes) + " bytes in /dev/shm (" + reserve_hint + ")",
                 rc);
   }

@@ -27,12 +27,13 @@ class ShmSegment {
   static Status ValidateName(const std::string& name, const std::string& what);
 
   // Creates `name` with O_CREAT | O_EXCL (an existing segment is an error with a hint on
-  // removing a stale one), sizes it to `bytes`, reserves its pages in /dev/shm
-  // (`reserve_hint` tells how to need fewer) and maps it read-write. MAP_POPULATE if
-  // `populate`. Nothing is left behind on failure.
+  // removing a stale one), sizes it to `bytes`, reserves its pages in /dev/shm if `reserve`
+  // (else only checks that /dev/shm has that much free; pages are then allocated on first
+  // touch), and maps it read-write. `reserve_hint` tells how to need fewer bytes.
+  // MAP_POPULATE if `populate`. Nothing is left behind on failure.
   static StatusOr<ShmSegment> Create(const std::string& name, uint64_t bytes,
                                      const std::string& what, const std::string& reserve_hint,
-                                     bool populate = false);
+                                     bool populate = false, bool reserve = true);
 
   // Maps the whole existing segment `name` read-write. NotFound if it does not exist;
   // InvalidArgument if it is smaller than `min_bytes` (too small "to be a `kind`").

@@ -591,7 +591,7 @@ void ObjectStore::SetCrashPointForTesting(CrashPoint point) {
 
 StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Create(const std::string& name,
                                                            size_t capacity_bytes,
-                                                           uint32_t max_objects) {
+                                                           uint32_t max_objects, bool prefault) {
   RAYMPI_RETURN_IF_ERROR(ShmSegment::ValidateName(name, "object store"));
   if (capacity_bytes < kAlign || capacity_bytes > kMaxCapacity) {
     return Status::InvalidArgument(
@@ -610,10 +610,11 @@ StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Create(const std::string& na
   // ones. MAP_POPULATE maps every page in one call, the touch makes them writable and dirty.
   StatusOr<ShmSegment> segment =
       ShmSegment::Create(name, layout.total, "object store",
-                         "lower the capacity, or enlarge /dev/shm", /*populate=*/true);
+                         "lower the capacity, or enlarge /dev/shm", /*populate=*/prefault,
+                         /*reserve=*/prefault);
   if (!segment.ok()) return segment.status();
   void* base = segment->data();
-  TouchEveryPage(static_cast<char*>(base), layout.total);
+  if (prefault) TouchEveryPage(static_cast<char*>(base), layout.total);
 
   auto impl = std::make_unique<Impl>();  // unmaps and unlinks on every error path below
   impl->name = name;

@@ -113,9 +113,12 @@ class ObjectStore {
   // Creates the segment `name` ("/..." as for shm_open, mode 0600) with an arena of
   // `capacity_bytes` (rounded up to 64) and a table for `max_objects` objects, reserves and
   // pre-faults every page, and owns it: the destructor unlinks it. The raylet calls this.
+  // Without `prefault`, pages are only reserved when first written (fast start-up, but a first
+  // transfer into them runs several times slower, and /dev/shm is only checked for room).
   static StatusOr<std::unique_ptr<ObjectStore>> Create(const std::string& name,
                                                        size_t capacity_bytes,
-                                                       uint32_t max_objects = kDefaultMaxObjects);
+                                                       uint32_t max_objects = kDefaultMaxObjects,
+                                                       bool prefault = true);
   // Maps a segment made by Create (no unlink on destruction). `populate` pre-faults this
   // process's page tables for the whole segment: worth it in a process that receives bulk
   // data into the arena (MPI_Get), wasteful in every worker of a large store.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/frame.h"
 #include "common/logging.h"
@@ -40,7 +41,10 @@ std::string DescribeId(const std::string& id) {
 StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Start(const CoreWorkerConfig& config) {
   auto bus = ShmBus::Attach(config.bus_name);
   if (!bus.ok()) return bus.status();
-  std::unique_ptr<CoreWorker> worker(new CoreWorker(config, std::move(bus.value())));
+  auto store = ObjectStore::Attach(config.store_name);
+  if (!store.ok()) return store.status();
+  std::unique_ptr<CoreWorker> worker(new CoreWorker(
+      config, std::move(bus.value()), std::shared_ptr<ObjectStore>(std::move(store.value()))));
   rpc::Envelope ready = worker->NewEnvelope(config.node, kRayletSlot);
   ready.mutable_worker_ready()->set_pid(static_cast<int32_t>(getpid()));
   ready.mutable_worker_ready()->set_is_driver(config.is_driver);
@@ -50,8 +54,12 @@ StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Start(const CoreWorkerConfig& 
   return worker;
 }
 
-CoreWorker::CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus)
-    : config_(config), bus_(std::move(bus)), pid_(static_cast<uint32_t>(getpid())) {}
+CoreWorker::CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus,
+                       std::shared_ptr<ObjectStore> store)
+    : config_(config),
+      bus_(std::move(bus)),
+      store_(std::move(store)),
+      pid_(static_cast<uint32_t>(getpid())) {}
 
 CoreWorker::~CoreWorker() { Stop(); }
 
@@ -130,6 +138,7 @@ void CoreWorker::IoLoop() {
         }
       }
       ReturnIdleLeases(out);
+      FlushReleases(out);
     }
     SendAll(out);
   }
@@ -173,6 +182,22 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       MarkReady(id, std::move(*envelope.mutable_object_value()), out);
       break;
     }
+    case rpc::Envelope::kObjectFetched:
+      OnObjectFetched(envelope.object_fetched());
+      break;
+    case rpc::Envelope::kObjectLocation: {
+      const rpc::ObjectLocation& location = envelope.object_location();
+      auto it = objects_.find(location.object_id());
+      if (it != objects_.end() && it->second.ready) {
+        it->second.copies.insert(location.node());
+      } else {
+        // Freed before the copy was announced: free the copy too.
+        rpc::Envelope free = NewEnvelope(location.node(), kRayletSlot);
+        free.mutable_free_objects()->add_object_ids(location.object_id());
+        out.push_back(std::move(free));
+      }
+      break;
+    }
     case rpc::Envelope::kClusterView: {
       auto it = node_requests_.find(envelope.request_id());
       if (it != node_requests_.end()) {
@@ -195,99 +220,11 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
 
 // ---- objects ----------------------------------------------------------------------------------
 
-void CoreWorker::MarkReady(const std::string& id, rpc::ObjectValue value, Outbox& out) {
-  ObjectEntry& entry = objects_[id];
-  if (entry.ready) return;
-  entry.ready = true;
-  entry.value = std::move(value);
-  for (const rpc::Address& b : entry.borrowers) {
-    rpc::Envelope reply = NewEnvelope(b.node(), b.slot());
-    *reply.mutable_object_value() = entry.value;
-    out.push_back(std::move(reply));
-  }
-  entry.borrowers.clear();
-  for (Waiter* w : entry.waiters) {
-    if (++w->ready == w->num) w->cv.notify_one();
-  }
-  entry.waiters.clear();
-  std::set<std::string> dependents;
-  dependents.swap(entry.dependent_tasks);
-  for (const std::string& task_id : dependents) {
-    auto it = resolving_.find(task_id);
-    if (it == resolving_.end()) continue;
-    ResolvingTask& task = it->second;
-    if (entry.value.is_error()) {
-      rpc::TaskSpec spec = std::move(task.spec);
-      resolving_.erase(it);
-      FailTask(spec, entry.value.error_function(), entry.value.error_message(), out);
-      continue;
-    }
-    for (auto& arg : *task.spec.mutable_args()) {
-      if (arg.object_id() == id) arg.set_value(entry.value.data());
-    }
-    task.missing.erase(id);
-    if (task.missing.empty()) {
-      rpc::TaskSpec spec = std::move(task.spec);
-      resolving_.erase(it);
-      Enqueue(std::move(spec), out);
-    }
-  }
-}
-
-void CoreWorker::RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out) {
-  if (entry.ready || entry.requested) return;
-  auto parsed = ObjectId::FromBinary(id);
-  if (!parsed.ok() || Owns(*parsed)) return;
-  entry.requested = true;
-  rpc::Envelope request = NewEnvelope(parsed->owner_node, parsed->owner_slot);
-  request.mutable_get_object()->set_object_id(id);
-  out.push_back(std::move(request));
-}
-
-std::string CoreWorker::Put(std::string data, std::string type) {
-  Outbox out;
-  std::string id;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    id = NextObjectId().Binary();
-    rpc::ObjectValue value;
-    value.set_object_id(id);
-    value.set_data(std::move(data));
-    value.set_type(std::move(type));
-    MarkReady(id, std::move(value), out);
-  }
-  SendAll(out);
-  return id;
-}
-
 void CoreWorker::SetBlocked(bool blocked) {
   rpc::Envelope e = NewEnvelope(config_.node, kRayletSlot);
   e.mutable_worker_blocked()->set_blocked(blocked);
   Outbox out{e};
   SendAll(out);
-}
-
-std::vector<internal::FetchedObject> CoreWorker::Get(const std::vector<std::string>& ids,
-                                                     int timeout_ms) {
-  std::vector<bool> ready = Wait(ids, static_cast<int>(ids.size()), timeout_ms);
-  std::vector<internal::FetchedObject> result;
-  std::lock_guard<std::mutex> lock(mu_);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (!ready[i]) {
-      if (stopping_) throw Error("raympi::Get: the job is shutting down");
-      throw TimeoutError("raympi::Get: object " + DescribeId(ids[i]) + " not ready after " +
-                         std::to_string(timeout_ms) + " ms");
-    }
-    const rpc::ObjectValue& v = objects_[ids[i]].value;
-    internal::FetchedObject f;
-    f.data = v.data();
-    f.type = v.type();
-    f.is_error = v.is_error();
-    f.error_function = v.error_function();
-    f.error_message = v.error_message();
-    result.push_back(std::move(f));
-  }
-  return result;
 }
 
 std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num, int timeout_ms) {
@@ -301,10 +238,14 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
   Waiter waiter;
   waiter.num = num;
   std::unique_lock<std::mutex> lock(mu_);
-  std::vector<ObjectEntry*> entries;
+  for (const std::string& id : ids) {
+    if (Owns(*ObjectId::FromBinary(id)) && !objects_.count(id)) {
+      throw ObjectLostError("raympi: object " + DescribeId(id) +
+                            " was freed: its last ObjectRef was dropped (or it never existed)");
+    }
+  }
   for (const std::string& id : ids) {
     ObjectEntry& entry = objects_[id];
-    entries.push_back(&entry);
     RequestFromOwner(id, entry, out);
     if (entry.ready) {
       ++waiter.ready;
@@ -330,17 +271,22 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
   }
   waiters_.erase(&waiter);
   std::vector<bool> ready;
-  for (ObjectEntry* entry : entries) {
-    ready.push_back(entry->ready);
-    if (!entry->ready) {
-      auto& w = entry->waiters;
+  // Looked up again: an entry nobody refers to may have been released meanwhile.
+  for (const std::string& id : ids) {
+    auto it = objects_.find(id);
+    bool is_ready = it != objects_.end() && it->second.ready;
+    ready.push_back(is_ready);
+    if (it != objects_.end() && !is_ready) {
+      auto& w = it->second.waiters;
       w.erase(std::remove(w.begin(), w.end(), &waiter), w.end());
     }
+    NoteRelease(id);
   }
-  if (report_block) {
-    lock.unlock();
-    SetBlocked(false);
-  }
+  out.clear();
+  FlushReleases(out);
+  lock.unlock();
+  SendAll(out);
+  if (report_block) SetBlocked(false);
   return ready;
 }
 
@@ -416,14 +362,28 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
       }
       if (amount > 0) (*spec.mutable_resources()->mutable_amounts())[name] = amount;
     }
+    for (const auto& a : args) {
+      auto parsed = ObjectId::FromBinary(a.object_id);
+      if (parsed.ok() && Owns(*parsed) && !objects_.count(a.object_id)) {
+        throw ObjectLostError("raympi::Task(" + function + "): argument object " + parsed->Hex() +
+                              " was freed (its last ObjectRef was dropped)");
+      }
+    }
+    // The arguments' objects live at least until the task is done.
+    std::vector<std::string>& arg_ids = task_args_[return_id];
     for (auto& a : args) {
+      if (ObjectId::FromBinary(a.object_id).ok()) {
+        ++objects_[a.object_id].task_refs;
+        arg_ids.push_back(a.object_id);
+      }
       rpc::TaskArg* arg = spec.add_args();
       arg->set_value(std::move(a.value));
       arg->set_object_id(std::move(a.object_id));
       arg->set_type(std::move(a.type));
     }
-    objects_[return_id];  // pending until the task is done
+    objects_[return_id].local_refs = 1;  // pending until the task is done; the ref adopts it
     StartResolving(std::move(spec), out);
+    FlushReleases(out);
   }
   SendAll(out);
   return return_id;
@@ -446,7 +406,7 @@ void CoreWorker::StartResolving(rpc::TaskSpec spec, Outbox& out) {
   }
   for (auto& arg : *spec.mutable_args()) {
     if (!arg.object_id().empty() && !task.missing.count(arg.object_id())) {
-      arg.set_value(objects_[arg.object_id()].value.data());
+      ResolveArg(arg, objects_[arg.object_id()].value);
     }
   }
   if (task.missing.empty()) {
@@ -471,6 +431,7 @@ void CoreWorker::FailTask(const rpc::TaskSpec& spec, const std::string& function
   v.set_error_function(function);
   v.set_error_message(message);
   MarkReady(spec.return_id(), std::move(v), out);
+  ReleaseTaskArgs(spec.task_id());
 }
 
 void CoreWorker::Enqueue(rpc::TaskSpec spec, Outbox& out) {
@@ -607,6 +568,7 @@ void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
   }
   std::string id = done.result().object_id();
   MarkReady(id, std::move(*done.mutable_result()), out);
+  ReleaseTaskArgs(done.task_id());
 }
 
 void CoreWorker::ReturnIdleLeases(Outbox& out) {
@@ -667,9 +629,14 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
     result->set_error_function(spec.function());
     result->set_error_message(message);
   };
+  std::vector<internal::FetchedObject> stored;  // pinned large arguments
+  std::vector<std::string> stored_ids;
+  Status args_ok = PinStoredArgs(spec, &stored, &stored_ids);
   const internal::FunctionInfo* info =
       internal::FunctionRegistry::Instance().FindByName(spec.function());
-  if (info == nullptr) {
+  if (!args_ok.ok()) {
+    fail("cannot fetch an argument: " + args_ok.message());
+  } else if (info == nullptr) {
     fail("function '" + spec.function() +
          "' is not registered in this program; add RAYMPI_REMOTE(" + spec.function() + ")");
   } else if (info->arity != static_cast<size_t>(spec.args_size())) {
@@ -677,17 +644,38 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
          std::to_string(spec.args_size()));
   } else {
     std::vector<std::string_view> args;
-    for (const auto& a : spec.args()) args.emplace_back(a.value());
+    size_t next_stored = 0;
+    for (const auto& a : spec.args()) {
+      args.emplace_back(a.in_store() ? stored[next_stored++].data : std::string_view(a.value()));
+    }
     try {
-      result->set_data(info->invoker(args));
-      result->set_type(spec.return_type());
+      std::string data = info->invoker(args);
+      if (data.size() > config_.max_inline_bytes) {
+        auto value = StoreValue(
+            spec.return_id(), data.size(),
+            [&data](char* out) { std::memcpy(out, data.data(), data.size()); }, spec.return_type());
+        if (value.ok()) {
+          *result = std::move(*value);
+        } else {
+          fail("cannot store its result: " + value.status().message());
+        }
+      } else {
+        result->set_data(std::move(data));
+        result->set_type(spec.return_type());
+      }
     } catch (const std::exception& e) {
       fail(e.what());
     } catch (...) {
       fail("an exception that is not a std::exception");
     }
   }
+  stored.clear();  // unpin before the owner may free them
   Outbox out{std::move(reply)};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& id : stored_ids) NoteRelease(id);
+    FlushReleases(out);
+  }
   SendAll(out);
 }
 

@@ -24,6 +24,7 @@
 #include "common/ids.h"
 #include "common/shm_bus.h"
 #include "common/status.h"
+#include "objects/object_store.h"
 #include "raympi.pb.h"
 #include "raympi/runtime.h"
 
@@ -34,6 +35,12 @@ struct CoreWorkerConfig {
   int slot = 0;
   bool is_driver = false;
   std::string bus_name;
+  std::string store_name;  // the node's object store
+  // Values up to this size travel inline in messages; larger ones go into the object store
+  // (Ray's max_direct_call_object_size).
+  size_t max_inline_bytes = 100 << 10;
+  // How long Put (or a task's return) waits for room in a full store before it fails.
+  std::chrono::milliseconds store_full_timeout{10000};
   // Tasks in flight per leased worker. 1, as in Ray: a deeper pipeline queues tasks behind a
   // running one on a worker while other CPUs may be free (and can deadlock nested Gets).
   int pipeline_depth = 1;
@@ -45,13 +52,21 @@ class CoreWorker : public internal::Runtime {
   static StatusOr<std::unique_ptr<CoreWorker>> Start(const CoreWorkerConfig& config);
   ~CoreWorker() override;
 
-  std::string Put(std::string data, std::string type) override;
+  std::string Put(const internal::ValueWriter& value, const std::string& type) override;
   std::string Submit(const std::string& function, std::vector<internal::TaskArg> args,
                      const std::string& return_type, const internal::TaskOptions& options) override;
   std::vector<internal::FetchedObject> Get(const std::vector<std::string>& ids,
                                            int timeout_ms) override;
   std::vector<bool> Wait(const std::vector<std::string>& ids, int num, int timeout_ms) override;
   std::vector<NodeInfo> Nodes() override;
+  void AddLocalRef(const std::string& id) override;
+  void RemoveLocalRef(const std::string& id) override;
+  void OnRefSerialized(const std::string& id) override;
+  ObjectStoreUsage LocalStoreUsage() override;
+
+  // Objects this process tracks (owned, borrowed or cached): for tests of reference counting.
+  size_t NumTrackedObjects();
+  ObjectStore& store() { return *store_; }
 
   // Worker mode: executes pushed tasks until the raylet ends the job.
   void RunTaskLoop();
@@ -73,11 +88,21 @@ class CoreWorker : public internal::Runtime {
   };
   struct ObjectEntry {
     bool ready = false;
-    rpc::ObjectValue value;
+    rpc::ObjectValue value;  // for an object in a store: where it is, not its bytes
+    // Reference counts (docs/objects.md). The owner frees the object when all are zero.
+    int local_refs = 0;    // ObjectRefs in this process
+    int task_refs = 0;     // owner: pending tasks that take it as an argument
+    bool escaped = false;  // serialized into a value: kept until the job ends
+    std::set<int> copies;  // owner: nodes whose store holds a copy
+    // An object in another node's store is fetched into ours before it is read.
+    bool local = false;     // in this node's store
+    bool fetching = false;  // FetchObject sent to our raylet
+    std::string fetch_error;
+    std::vector<Waiter*> fetch_waiters;
     bool requested = false;                 // borrowed: GetObject sent to the owner
     std::vector<rpc::Address> borrowers;    // owner: who asked before it was ready
     std::set<std::string> dependent_tasks;  // tasks whose arguments wait for it
-    std::vector<Waiter*> waiters;  // threads in Wait that count it
+    std::vector<Waiter*> waiters;           // threads in Wait that count it
   };
   struct ResolvingTask {
     rpc::TaskSpec spec;
@@ -101,7 +126,8 @@ class CoreWorker : public internal::Runtime {
     uint64_t lease_id = 0;
   };
 
-  CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus);
+  CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus,
+             std::shared_ptr<ObjectStore> store);
   void IoLoop();
   void Handle(rpc::Envelope& envelope, Outbox& out);
   void SendAll(Outbox& out);
@@ -125,8 +151,36 @@ class CoreWorker : public internal::Runtime {
   void SetBlocked(bool blocked);
   void ExecuteTask(rpc::PushTask& push);
 
+  // Objects in stores (require mu_ unless noted).
+  // Writes a value of `size` bytes into this node's store as `id`, waiting up to
+  // store_full_timeout for room; the ObjectValue says where it is. Takes no lock.
+  StatusOr<rpc::ObjectValue> StoreValue(const std::string& id, size_t size,
+                                        const std::function<void(char*)>& write,
+                                        const std::string& type);
+  // Points a task argument at a resolved object: its bytes inline, or where it is stored.
+  void ResolveArg(rpc::TaskArg& arg, const rpc::ObjectValue& value) const;
+  // Makes every stored object among `ids` local (fetching through our raylet), then pins them.
+  // Returns the error of an object that could not be made local.
+  Status MakeLocal(const std::vector<std::string>& ids, std::unique_lock<std::mutex>& lock,
+                   std::chrono::steady_clock::time_point deadline, bool has_deadline);
+  void OnObjectFetched(const rpc::ObjectFetched& fetched);
+  // Worker: makes the task's stored arguments local and pins them, in argument order.
+  Status PinStoredArgs(const rpc::TaskSpec& spec, std::vector<internal::FetchedObject>* pinned,
+                       std::vector<std::string>* ids);
+  // The bytes of a ready object, kept alive by the result's holder.
+  internal::FetchedObject Fetched(const std::string& id, const ObjectEntry& entry);
+  // Frees (owner) or forgets (borrower) an object nobody here refers to any more.
+  // Releases are noted while handling and done at the end (FlushReleases), never in the middle
+  // of code that still holds a reference to the entry.
+  void NoteRelease(const std::string& id) { pending_release_.push_back(id); }
+  void FlushReleases(Outbox& out);
+  void MaybeRelease(const std::string& id, Outbox& out);
+  void ReleaseTaskArgs(const std::string& task_id);
+
   const CoreWorkerConfig config_;
   std::unique_ptr<ShmBus> bus_;
+  // Shared with the holders of pinned views handed to user code, which may outlive us.
+  std::shared_ptr<ObjectStore> store_;
   const uint32_t pid_;
 
   std::mutex mu_;
@@ -145,7 +199,10 @@ class CoreWorker : public internal::Runtime {
   };
   std::unordered_map<uint64_t, LeaseRequest> lease_requests_;
   std::unordered_map<std::string, InFlight> in_flight_;  // task id -> where it runs
-  std::deque<rpc::PushTask> pushed_;                     // worker: tasks to execute
+  // Owner: the objects each pending task takes (their task_refs), by task id.
+  std::unordered_map<std::string, std::vector<std::string>> task_args_;
+  std::vector<std::string> pending_release_;
+  std::deque<rpc::PushTask> pushed_;  // worker: tasks to execute
   uint64_t next_request_id_ = 0;
   std::map<uint64_t, std::optional<rpc::ClusterView>> node_requests_;  // Nodes() in progress
   bool executing_ = false;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/logging.h"
+#include "common/shm_janitor.h"
 #include "raympi/api.h"
 #include "worker/core_worker.h"
 
@@ -96,6 +97,13 @@ void Init(int& argc, char** argv) {
   config.slot = bootstrap.slot_base + rank - bootstrap.rank_offset;
   config.is_driver = bootstrap.driver;
   config.bus_name = bootstrap.bus_name;
+  config.store_name = StoreNameForBus(bootstrap.bus_name);
+  if (const char* bytes = std::getenv("RAYMPI_MAX_INLINE_BYTES")) {
+    config.max_inline_bytes = std::strtoull(bytes, nullptr, 10);
+  }
+  if (const char* ms = std::getenv("RAYMPI_STORE_FULL_TIMEOUT_MS")) {
+    config.store_full_timeout = std::chrono::milliseconds(std::atoll(ms));
+  }
   if (const char* depth = std::getenv("RAYMPI_PIPELINE_DEPTH")) {
     config.pipeline_depth = std::max(1, std::atoi(depth));
   }
@@ -136,6 +144,17 @@ bool IsInitialized() { return g_worker != nullptr && !g_shutdown; }
 int CurrentNodeId() { return static_cast<CoreWorker&>(internal::CurrentRuntime()).node(); }
 
 namespace internal {
+
+// ObjectRefs outlive the runtime (globals, refs held past Shutdown): count only while it runs.
+void AddLocalRef(const std::string& id) {
+  if (g_worker && !g_shutdown) g_worker->AddLocalRef(id);
+}
+void RemoveLocalRef(const std::string& id) {
+  if (g_worker && !g_shutdown) g_worker->RemoveLocalRef(id);
+}
+void OnRefSerialized(const std::string& id) {
+  if (g_worker && !g_shutdown) g_worker->OnRefSerialized(id);
+}
 
 Runtime& CurrentRuntime() {
   if (g_shutdown) throw Error("raympi: the API was used after raympi::Shutdown()");

@@ -1,0 +1,450 @@
+// The object half of CoreWorker: values inline or in the node's store, fetching stored objects
+// from other nodes through the raylet, and reference counting (docs/objects.md).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "common/frame.h"
+#include "common/logging.h"
+#include "raympi/errors.h"
+#include "worker/core_worker.h"
+
+namespace raympi {
+
+namespace {
+
+std::string DescribeId(const std::string& id) {
+  auto parsed = ObjectId::FromBinary(id);
+  return parsed.ok() ? parsed->Hex() : "<malformed id>";
+}
+
+rpc::Address OwnerOf(const ObjectId& id) { return MakeAddress(id.owner_node, id.owner_slot); }
+
+// A pinned view of a stored object handed to user code; the store outlives the view.
+struct PinnedObject {
+  std::shared_ptr<ObjectStore> store;
+  ObjectView view;
+};
+
+}  // namespace
+
+void CoreWorker::MarkReady(const std::string& id, rpc::ObjectValue value, Outbox& out) {
+  ObjectEntry& entry = objects_[id];
+  if (entry.ready) return;
+  entry.ready = true;
+  entry.value = std::move(value);
+  if (entry.value.in_store()) {
+    entry.local = entry.value.node() == config_.node;
+    auto parsed = ObjectId::FromBinary(id);
+    if (parsed.ok() && Owns(*parsed)) entry.copies.insert(entry.value.node());
+  }
+  for (const rpc::Address& b : entry.borrowers) {
+    rpc::Envelope reply = NewEnvelope(b.node(), b.slot());
+    *reply.mutable_object_value() = entry.value;
+    out.push_back(std::move(reply));
+  }
+  entry.borrowers.clear();
+  for (Waiter* w : entry.waiters) {
+    if (++w->ready == w->num) w->cv.notify_one();
+  }
+  entry.waiters.clear();
+  std::set<std::string> dependents;
+  dependents.swap(entry.dependent_tasks);
+  for (const std::string& task_id : dependents) {
+    auto it = resolving_.find(task_id);
+    if (it == resolving_.end()) continue;
+    ResolvingTask& task = it->second;
+    if (entry.value.is_error()) {
+      rpc::TaskSpec spec = std::move(task.spec);
+      resolving_.erase(it);
+      FailTask(spec, entry.value.error_function(), entry.value.error_message(), out);
+      continue;
+    }
+    for (auto& arg : *task.spec.mutable_args()) {
+      if (arg.object_id() == id) ResolveArg(arg, entry.value);
+    }
+    task.missing.erase(id);
+    if (task.missing.empty()) {
+      rpc::TaskSpec spec = std::move(task.spec);
+      resolving_.erase(it);
+      Enqueue(std::move(spec), out);
+    }
+  }
+  NoteRelease(id);
+}
+
+void CoreWorker::RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out) {
+  if (entry.ready || entry.requested) return;
+  auto parsed = ObjectId::FromBinary(id);
+  if (!parsed.ok() || Owns(*parsed)) return;
+  entry.requested = true;
+  rpc::Envelope request = NewEnvelope(parsed->owner_node, parsed->owner_slot);
+  request.mutable_get_object()->set_object_id(id);
+  out.push_back(std::move(request));
+}
+
+std::string CoreWorker::Put(const internal::ValueWriter& writer, const std::string& type) {
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) throw Error("raympi::Put: the job is shutting down");
+    id = NextObjectId().Binary();
+  }
+  rpc::ObjectValue value;
+  if (writer.size > config_.max_inline_bytes) {
+    auto stored = StoreValue(id, writer.size, writer.write, type);
+    if (!stored.ok()) {
+      if (stored.status().code() == StatusCode::kUnavailable ||
+          stored.status().code() == StatusCode::kInvalidArgument) {
+        throw ObjectStoreFullError("raympi::Put: " + stored.status().message());
+      }
+      throw Error("raympi::Put: " + stored.status().message());
+    }
+    value = std::move(*stored);
+  } else {
+    std::string data(writer.size, '\0');
+    if (writer.size > 0) writer.write(data.data());
+    value.set_object_id(id);
+    value.set_data(std::move(data));
+    value.set_type(type);
+  }
+  Outbox out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    objects_[id].local_refs = 1;  // the caller's ObjectRef adopts it
+    MarkReady(id, std::move(value), out);
+    FlushReleases(out);
+  }
+  SendAll(out);
+  return id;
+}
+
+StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t size,
+                                                  const std::function<void(char*)>& write,
+                                                  const std::string& type) {
+  auto parsed = ObjectId::FromBinary(id);
+  if (!parsed.ok()) return parsed.status();
+  if (size > store_->capacity()) {
+    return Status::InvalidArgument("an object of " + std::to_string(size) +
+                                   " bytes cannot fit in node " + std::to_string(config_.node) +
+                                   "'s object store of " + std::to_string(store_->capacity()) +
+                                   " bytes; start the job with a larger --object-store-memory");
+  }
+  auto deadline = std::chrono::steady_clock::now() + config_.store_full_timeout;
+  auto backoff = std::chrono::microseconds(500);
+  for (;;) {
+    auto buffer = store_->Create(*parsed, size);
+    if (buffer.ok()) {
+      try {
+        write(reinterpret_cast<char*>(buffer->data));
+      } catch (...) {
+        (void)store_->Abort(*parsed);
+        throw;
+      }
+      RAYMPI_RETURN_IF_ERROR(store_->Seal(*parsed));
+      break;
+    }
+    if (buffer.status().code() != StatusCode::kUnavailable) return buffer.status();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ObjectStore::Stats stats = store_->stats(0);
+      return Status::Unavailable(
+          "node " + std::to_string(config_.node) + "'s object store has no room for " +
+          std::to_string(size) + " bytes after waiting " +
+          std::to_string(config_.store_full_timeout.count()) + " ms (" +
+          std::to_string(stats.bytes_in_use) + " of " + std::to_string(stats.capacity) +
+          " bytes in use by " + std::to_string(stats.num_objects) +
+          " objects); drop ObjectRefs you no longer need, or start the job with a larger "
+          "--object-store-memory");
+    }
+    // Room appears when an owner frees objects; nothing signals it, so poll with a backoff.
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::microseconds(50000));
+  }
+  rpc::ObjectValue value;
+  value.set_object_id(id);
+  value.set_type(type);
+  value.set_in_store(true);
+  value.set_node(config_.node);
+  value.set_size(size);
+  return value;
+}
+
+void CoreWorker::ResolveArg(rpc::TaskArg& arg, const rpc::ObjectValue& value) const {
+  if (!value.in_store()) {
+    arg.set_value(value.data());
+    return;
+  }
+  arg.clear_value();
+  arg.set_in_store(true);
+  arg.set_node(value.node());
+  arg.set_size(value.size());
+  auto parsed = ObjectId::FromBinary(value.object_id());
+  if (parsed.ok()) *arg.mutable_owner() = OwnerOf(*parsed);
+}
+
+std::vector<internal::FetchedObject> CoreWorker::Get(const std::vector<std::string>& ids,
+                                                     int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<bool> ready = Wait(ids, static_cast<int>(ids.size()), timeout_ms);
+  std::vector<internal::FetchedObject> result;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!ready[i]) {
+      if (stopping_) throw Error("raympi::Get: the job is shutting down");
+      throw TimeoutError("raympi::Get: object " + DescribeId(ids[i]) + " not ready after " +
+                         std::to_string(timeout_ms) + " ms");
+    }
+  }
+  Status local = MakeLocal(ids, lock, deadline, timeout_ms >= 0);
+  if (!local.ok()) {
+    if (local.code() == StatusCode::kTimedOut)
+      throw TimeoutError("raympi::Get: " + local.message());
+    if (stopping_) throw Error("raympi::Get: the job is shutting down");
+    throw ObjectLostError("raympi::Get: " + local.message());
+  }
+  for (const std::string& id : ids) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) {
+      throw ObjectLostError("raympi::Get: object " + DescribeId(id) + " was freed meanwhile");
+    }
+    result.push_back(Fetched(id, it->second));
+  }
+  return result;
+}
+
+Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
+                             std::unique_lock<std::mutex>& lock,
+                             std::chrono::steady_clock::time_point deadline, bool has_deadline) {
+  Outbox out;
+  Waiter waiter;
+  std::vector<std::string> fetched;
+  for (const std::string& id : ids) {
+    auto it = objects_.find(id);
+    if (it == objects_.end() || !it->second.ready) continue;
+    ObjectEntry& entry = it->second;
+    if (!entry.value.in_store() || entry.value.is_error() || entry.local) continue;
+    if (std::find(fetched.begin(), fetched.end(), id) != fetched.end()) continue;
+    fetched.push_back(id);
+    entry.fetch_error.clear();
+    ++waiter.num;
+    entry.fetch_waiters.push_back(&waiter);
+    if (entry.fetching) continue;
+    entry.fetching = true;
+    rpc::Envelope fetch = NewEnvelope(config_.node, kRayletSlot);
+    rpc::FetchObject* f = fetch.mutable_fetch_object();
+    f->set_object_id(id);
+    f->set_node(entry.value.node());
+    f->set_size(entry.value.size());
+    auto parsed = ObjectId::FromBinary(id);
+    if (parsed.ok()) *f->mutable_owner() = OwnerOf(*parsed);
+    out.push_back(std::move(fetch));
+  }
+  if (waiter.num == 0) return Status::Ok();
+  lock.unlock();
+  SendAll(out);
+  lock.lock();
+  waiters_.insert(&waiter);
+  auto done = [&] { return stopping_ || waiter.ready >= waiter.num; };
+  if (has_deadline) {
+    waiter.cv.wait_until(lock, deadline, done);
+  } else {
+    waiter.cv.wait(lock, done);
+  }
+  waiters_.erase(&waiter);
+  Status status = Status::Ok();
+  for (const std::string& id : fetched) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) continue;
+    ObjectEntry& entry = it->second;
+    auto& w = entry.fetch_waiters;
+    w.erase(std::remove(w.begin(), w.end(), &waiter), w.end());
+    if (entry.local || !status.ok()) continue;
+    if (!entry.fetch_error.empty()) {
+      status = Status::NotFound(entry.fetch_error);
+    } else if (stopping_) {
+      status = Status::Unavailable("the job is shutting down");
+    } else {
+      status = Status::TimedOut("object " + DescribeId(id) + " (" +
+                                std::to_string(entry.value.size()) + " bytes on node " +
+                                std::to_string(entry.value.node()) + ") not here in time");
+    }
+  }
+  return status;
+}
+
+void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {
+  auto it = objects_.find(fetched.object_id());
+  if (it == objects_.end()) return;
+  ObjectEntry& entry = it->second;
+  entry.fetching = false;
+  if (fetched.error().empty()) {
+    entry.local = true;
+  } else {
+    entry.fetch_error = fetched.error();
+  }
+  for (Waiter* w : entry.fetch_waiters) {
+    if (++w->ready == w->num) w->cv.notify_one();
+  }
+  entry.fetch_waiters.clear();
+}
+
+internal::FetchedObject CoreWorker::Fetched(const std::string& id, const ObjectEntry& entry) {
+  const rpc::ObjectValue& v = entry.value;
+  internal::FetchedObject f;
+  f.type = v.type();
+  f.is_error = v.is_error();
+  f.error_function = v.error_function();
+  f.error_message = v.error_message();
+  if (v.is_error()) return f;
+  if (!v.in_store()) {
+    auto copy = std::make_shared<std::string>(v.data());
+    f.data = *copy;
+    f.holder = std::move(copy);
+    return f;
+  }
+  auto parsed = ObjectId::FromBinary(id);
+  StatusOr<ObjectView> view =
+      parsed.ok() ? store_->Get(*parsed) : StatusOr<ObjectView>(parsed.status());
+  if (!view.ok()) {
+    throw ObjectLostError("raympi::Get: object " + DescribeId(id) + " (" +
+                          std::to_string(v.size()) + " bytes) is not in node " +
+                          std::to_string(config_.node) +
+                          "'s object store: " + view.status().message());
+  }
+  auto pinned = std::make_shared<PinnedObject>(PinnedObject{store_, std::move(*view)});
+  f.data = pinned->view.bytes();
+  f.holder = std::move(pinned);
+  return f;
+}
+
+void CoreWorker::ReleaseTaskArgs(const std::string& task_id) {
+  auto it = task_args_.find(task_id);
+  if (it == task_args_.end()) return;
+  for (const std::string& id : it->second) {
+    auto entry = objects_.find(id);
+    if (entry != objects_.end() && entry->second.task_refs > 0) --entry->second.task_refs;
+    NoteRelease(id);
+  }
+  task_args_.erase(it);
+}
+
+void CoreWorker::FlushReleases(Outbox& out) {
+  while (!pending_release_.empty()) {
+    std::vector<std::string> ids;
+    ids.swap(pending_release_);
+    for (const std::string& id : ids) MaybeRelease(id, out);
+  }
+}
+
+void CoreWorker::MaybeRelease(const std::string& id, Outbox& out) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectEntry& e = it->second;
+  if (e.local_refs > 0 || e.task_refs > 0 || e.escaped || !e.waiters.empty() ||
+      !e.fetch_waiters.empty() || !e.dependent_tasks.empty() || e.fetching) {
+    return;
+  }
+  auto parsed = ObjectId::FromBinary(id);
+  if (parsed.ok() && Owns(*parsed)) {
+    if (!e.ready || !e.borrowers.empty()) return;  // a pending task still writes it
+    if (e.value.in_store()) {
+      for (int node : e.copies) {
+        if (node == config_.node) {
+          Status st = store_->Delete(*parsed);
+          if (!st.ok() && st.code() != StatusCode::kNotFound) {
+            RAYMPI_LOG_WARN("freeing object {}: {}", parsed->Hex(), st.ToString());
+          }
+          continue;
+        }
+        rpc::Envelope free = NewEnvelope(node, kRayletSlot);
+        free.mutable_free_objects()->add_object_ids(id);
+        out.push_back(std::move(free));
+      }
+    }
+  }
+  objects_.erase(it);
+}
+
+void CoreWorker::AddLocalRef(const std::string& id) {
+  auto parsed = ObjectId::FromBinary(id);
+  if (!parsed.ok()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end()) {
+    if (Owns(*parsed)) return;  // freed already: Get on it will say so
+    it = objects_.emplace(id, ObjectEntry{}).first;
+  }
+  ++it->second.local_refs;
+}
+
+void CoreWorker::RemoveLocalRef(const std::string& id) {
+  Outbox out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return;
+    if (it->second.local_refs > 0) --it->second.local_refs;
+    NoteRelease(id);
+    FlushReleases(out);
+  }
+  SendAll(out);
+}
+
+void CoreWorker::OnRefSerialized(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = objects_.find(id);
+  if (it != objects_.end()) it->second.escaped = true;
+}
+
+size_t CoreWorker::NumTrackedObjects() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return objects_.size();
+}
+
+Status CoreWorker::PinStoredArgs(const rpc::TaskSpec& spec,
+                                 std::vector<internal::FetchedObject>* pinned,
+                                 std::vector<std::string>* ids) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (const auto& arg : spec.args()) {
+    if (!arg.in_store()) continue;
+    if (!ObjectId::FromBinary(arg.object_id()).ok()) {
+      return Status::InvalidArgument("a stored argument has a corrupt object id");
+    }
+    ids->push_back(arg.object_id());
+    ObjectEntry& entry = objects_[arg.object_id()];
+    if (entry.ready) continue;
+    entry.ready = true;
+    entry.value.set_object_id(arg.object_id());
+    entry.value.set_type(arg.type());
+    entry.value.set_in_store(true);
+    entry.value.set_node(arg.node());
+    entry.value.set_size(arg.size());
+    entry.local = arg.node() == config_.node;
+  }
+  RAYMPI_RETURN_IF_ERROR(MakeLocal(*ids, lock, {}, false));
+  try {
+    for (const std::string& id : *ids) pinned->push_back(Fetched(id, objects_.at(id)));
+  } catch (const std::exception& e) {
+    return Status::NotFound(e.what());
+  }
+  return Status::Ok();
+}
+
+ObjectStoreUsage CoreWorker::LocalStoreUsage() {
+  ObjectStore::Stats stats = store_->stats(10);
+  ObjectStoreUsage usage;
+  usage.node = config_.node;
+  usage.capacity = stats.capacity;
+  usage.bytes_in_use = stats.bytes_in_use;
+  usage.pinned_bytes = stats.pinned_bytes;
+  usage.num_objects = stats.num_objects;
+  usage.num_pinned = stats.num_pinned;
+  for (const ObjectStore::ObjectInfo& o : stats.largest) {
+    usage.largest.push_back({o.id.Hex(), o.size, o.pin_count});
+  }
+  usage.summary = "node " + std::to_string(config_.node) + " " + stats.ToString();
+  return usage;
+}
+}  // namespace raympi

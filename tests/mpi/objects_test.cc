@@ -1,0 +1,126 @@
+// End-to-end checks of the object plane: large values in the node's store, zero-copy views,
+// reference counting and frees, a full store, wrong types, freed objects. With argument N > 1
+// (N virtual nodes) also objects made on and read from other nodes.
+// The driver's exit code is the number of failed checks.
+#include <raympi/raympi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "check.h"
+
+namespace {
+
+constexpr size_t kBig = 1 << 20;  // doubles: 8 MiB, far above the inline limit
+
+std::vector<double> MakeBig(size_t n, double v) { return std::vector<double>(n, v); }
+double Sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+std::vector<double> Twice(std::vector<double> v) {
+  for (double& x : v) x *= 2;
+  return v;
+}
+int Node() { return raympi::CurrentNodeId(); }
+RAYMPI_REMOTE(MakeBig, Sum, Twice, Node);
+
+uint64_t InUse() { return raympi::LocalObjectStoreUsage().bytes_in_use; }
+
+void LocalObjects() {
+  uint64_t before = InUse();
+  {
+    auto ref = raympi::Put(std::vector<double>(kBig, 1.5));
+    CHECK(InUse() >= before + kBig * sizeof(double));
+    auto value = raympi::Get(ref);
+    CHECK(value->size() == kBig && (*value)[kBig - 1] == 1.5);
+    // Two views of a stored object are the same bytes in the arena: no copy.
+    raympi::ArrayView<double> a = raympi::GetView(ref);
+    raympi::ArrayView<double> b = raympi::GetView(ref);
+    CHECK(a.size() == kBig && a.data() == b.data() && a[7] == 1.5);
+    // A task reads it from the store and returns a large result into it.
+    CHECK(*raympi::Get(raympi::Task(Sum).Remote(ref)) == 1.5 * kBig);
+    auto doubled = raympi::Get(raympi::Task(Twice).Remote(ref));
+    CHECK(doubled->size() == kBig && (*doubled)[3] == 3.0);
+    auto made = raympi::Task(MakeBig).Remote(kBig, 2.0);
+    CHECK(raympi::GetView(made)[kBig - 1] == 2.0);
+    CHECK(raympi::LocalObjectStoreUsage().num_pinned >= 1);  // a and b
+  }
+  // Every ref and view is gone: the store holds what it held before.
+  CHECK(InUse() == before);
+  // Small objects stay inline: views still work.
+  auto small = raympi::Put(std::vector<double>{1, 2, 3});
+  CHECK(raympi::GetView(small).ToVector() == (std::vector<double>{1, 2, 3}));
+  CHECK(InUse() == before);
+}
+
+void RefCounting() {
+  uint64_t before = InUse();
+  auto ref = raympi::Put(std::vector<double>(kBig, 1.0));
+  raympi::ObjectRef<std::vector<double>> copy = ref;
+  ref = {};
+  CHECK(InUse() > before);  // the copy keeps it
+  // A pending task keeps its argument alive though the caller dropped every ref.
+  auto sum = raympi::Task(Sum).Remote(copy);
+  copy = {};
+  CHECK(*raympi::Get(sum) == static_cast<double>(kBig));
+  CHECK(InUse() == before);
+  // A ref to a freed object names the problem.
+  auto gone = raympi::Put(std::vector<double>(kBig, 1.0));
+  std::string id = gone.ID();
+  gone = {};
+  CHECK_THROWS(raympi::ObjectLostError, "was freed",
+               raympi::Get(raympi::ObjectRef<std::vector<double>>(id)));
+}
+
+void BadInput() {
+  auto ref = raympi::Put(std::vector<double>(kBig, 1.0));
+  raympi::ObjectRef<std::vector<int>> wrong(ref.ID());
+  CHECK_THROWS(raympi::SerializationError, "but Get asked for", raympi::Get(wrong));
+  CHECK_THROWS(raympi::SerializationError, "but GetView asked for", raympi::GetView(wrong));
+}
+
+// Run with a 64 MiB store and a short store-full timeout.
+void FullStore() {
+  uint64_t capacity = raympi::LocalObjectStoreUsage().capacity;
+  CHECK_THROWS(raympi::ObjectStoreFullError, "larger --object-store-memory",
+               raympi::Put(std::vector<char>(capacity + 1)));
+  auto first = raympi::Put(std::vector<char>(capacity * 6 / 10, 'a'));
+  CHECK_THROWS(raympi::ObjectStoreFullError, "has no room for",
+               raympi::Put(std::vector<char>(capacity * 6 / 10, 'b')));
+  first = {};
+  auto second = raympi::Put(std::vector<char>(capacity * 6 / 10, 'c'));
+  CHECK(raympi::GetView(second)[0] == 'c');
+}
+
+void OtherNodes(int nodes) {
+  for (int node = 1; node < nodes; ++node) {
+    auto strategy = raympi::NodeAffinity(node);
+    auto made = raympi::Task(MakeBig).SetSchedulingStrategy(strategy).Remote(kBig, 4.0);
+    auto view = raympi::GetView(made);  // pulled into node 0's store
+    CHECK(view.size() == kBig && view[0] == 4.0 && view[kBig - 1] == 4.0);
+    // The driver's object read on the other node.
+    auto mine = raympi::Put(std::vector<double>(kBig, 0.5));
+    CHECK(*raympi::Get(raympi::Task(Sum).SetSchedulingStrategy(strategy).Remote(mine)) ==
+          0.5 * kBig);
+    CHECK(*raympi::Get(raympi::Task(Node).SetSchedulingStrategy(strategy).Remote()) == node);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  raympi::Init(argc, argv);
+  std::string mode = argc > 1 ? argv[1] : "local";
+  if (mode == "full") {
+    FullStore();
+  } else {
+    LocalObjects();
+    RefCounting();
+    BadInput();
+    int nodes = argc > 2 ? std::atoi(argv[2]) : 1;
+    if (nodes > 1) OtherNodes(nodes);
+  }
+  std::fprintf(stderr, "objects_test %s: %d failure(s)\n", mode.c_str(), raympi_test::Failures());
+  return raympi_test::Failures();
+}
