@@ -16,11 +16,12 @@ namespace {
 
 constexpr int kMaxPendingLeaseRequests = 8;
 
-// Tasks with equal resource demands share a queue and its leases (Ray's scheduling class).
-std::string QueueKey(const rpc::TaskSpec& spec) {
+// Tasks with equal resource demands and the same home raylet share a queue and its leases
+// (Ray's scheduling class).
+std::string QueueKey(const rpc::TaskSpec& spec, int home_node) {
   const rpc::ResourceSet& resources = spec.resources();
   std::map<std::string, double> sorted(resources.amounts().begin(), resources.amounts().end());
-  std::string key = std::to_string(spec.strategy().kind()) + "/" +
+  std::string key = std::to_string(home_node) + "/" + std::to_string(spec.strategy().kind()) + "/" +
                     std::to_string(spec.strategy().node()) + "/" +
                     std::to_string(spec.strategy().soft()) + "/";
   for (const auto& [name, amount] : sorted) key += name + "=" + std::to_string(amount) + ";";
@@ -434,9 +435,30 @@ void CoreWorker::FailTask(const rpc::TaskSpec& spec, const std::string& function
   ReleaseTaskArgs(spec.task_id());
 }
 
+// Data locality (Ray's lease policy): a task whose arguments are large stored objects asks the
+// raylet of the node holding most of their bytes first; others ask the caller's raylet.
+int CoreWorker::HomeNode(const rpc::TaskSpec& spec) const {
+  if (spec.strategy().kind() != rpc::SchedulingStrategy::DEFAULT) return config_.node;
+  std::map<int, uint64_t> bytes;
+  for (const auto& arg : spec.args()) {
+    if (arg.in_store()) bytes[arg.node()] += arg.size();
+  }
+  int home = config_.node;
+  uint64_t most = 0;
+  for (const auto& [node, n] : bytes) {
+    if (n > most) {
+      home = node;
+      most = n;
+    }
+  }
+  return home;
+}
+
 void CoreWorker::Enqueue(rpc::TaskSpec spec, Outbox& out) {
-  std::string key = QueueKey(spec);
+  int home = HomeNode(spec);
+  std::string key = QueueKey(spec, home);
   SchedulingQueue& q = queues_[key];
+  q.home_node = home;
   if (q.tasks.empty() && q.leases.empty()) {
     *q.resources.mutable_amounts() = spec.resources().amounts();
     q.strategy = spec.strategy();
@@ -464,9 +486,9 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
   int wanted = std::min<int>(static_cast<int>(q.tasks.size()), kMaxPendingLeaseRequests);
   while (q.pending_lease_requests < wanted) {
     uint64_t request_id = ++next_lease_request_;
-    lease_requests_[request_id] = LeaseRequest{key, config_.node};
+    lease_requests_[request_id] = LeaseRequest{key, q.home_node};
     ++q.pending_lease_requests;
-    out.push_back(MakeLeaseRequest(config_.node, request_id, q, /*spilled=*/false));
+    out.push_back(MakeLeaseRequest(q.home_node, request_id, q, /*spilled=*/false));
   }
   // Nothing left to run: withdraw the requests still queued at raylets, or they would hold
   // up other owners' requests and end in leases nobody uses.
@@ -535,8 +557,8 @@ void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
       return;
     }
     case rpc::LeaseReply::kRejected: {
-      it->second.node = config_.node;
-      out.push_back(MakeLeaseRequest(config_.node, reply.lease_request_id(), q, false));
+      it->second.node = q.home_node;
+      out.push_back(MakeLeaseRequest(q.home_node, reply.lease_request_id(), q, false));
       return;
     }
     case rpc::LeaseReply::kInfeasible: {

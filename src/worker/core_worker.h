@@ -120,6 +120,7 @@ class CoreWorker : public internal::Runtime {
     std::deque<rpc::TaskSpec> tasks;
     std::vector<Lease> leases;
     int pending_lease_requests = 0;
+    int home_node = 0;  // whose raylet gets the lease requests first
   };
   struct InFlight {
     std::string queue_key;
@@ -139,6 +140,7 @@ class CoreWorker : public internal::Runtime {
   void MarkReady(const std::string& id, rpc::ObjectValue value, Outbox& out);
   void StartResolving(rpc::TaskSpec spec, Outbox& out);
   void RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out);
+  int HomeNode(const rpc::TaskSpec& spec) const;
   void Enqueue(rpc::TaskSpec spec, Outbox& out);
   void Pump(const std::string& key, Outbox& out);
   void FailTask(const rpc::TaskSpec& spec, const std::string& function, const std::string& message,

@@ -23,7 +23,8 @@ std::vector<double> Twice(std::vector<double> v) {
   return v;
 }
 int Node() { return raympi::CurrentNodeId(); }
-RAYMPI_REMOTE(MakeBig, Sum, Twice, Node);
+int NodeOf(const std::vector<double>& v) { return v.empty() ? -1 : raympi::CurrentNodeId(); }
+RAYMPI_REMOTE(MakeBig, Sum, Twice, Node, NodeOf);
 
 uint64_t InUse() { return raympi::LocalObjectStoreUsage().bytes_in_use; }
 
@@ -104,6 +105,11 @@ void OtherNodes(int nodes) {
     CHECK(*raympi::Get(raympi::Task(Sum).SetSchedulingStrategy(strategy).Remote(mine)) ==
           0.5 * kBig);
     CHECK(*raympi::Get(raympi::Task(Node).SetSchedulingStrategy(strategy).Remote()) == node);
+    // Data locality: a task without a strategy runs where its large argument lies (every node
+    // has a spare CPU in this test).
+    auto there = raympi::Task(MakeBig).SetSchedulingStrategy(strategy).Remote(kBig, 1.0);
+    raympi::Wait(std::vector<raympi::ObjectRef<std::vector<double>>>{there}, 1);
+    CHECK(*raympi::Get(raympi::Task(NodeOf).Remote(there)) == node);
   }
 }
 
