@@ -52,6 +52,8 @@ ObjectManager::ObjectManager(int node, ObjectStore* store, RmaReader* reader, Se
       config_(config),
       now_(now ? std::move(now) : Clock([] { return std::chrono::steady_clock::now(); })) {
   if (config_.chunk_bytes == 0) config_.chunk_bytes = ObjectManagerConfig().chunk_bytes;
+  // One read's count is an int in MPI.
+  config_.chunk_bytes = std::min<size_t>(config_.chunk_bytes, size_t{1} << 30);
   if (config_.max_chunks_in_flight < 1) config_.max_chunks_in_flight = 1;
 }
 
@@ -103,7 +105,8 @@ bool ObjectManager::Tick() {
   RetryWaitingForRoom();
   PollReads();
   StartReads();
-  return !reads_.empty() || !read_turns_.empty();
+  return !reads_.empty() || !read_turns_.empty() ||
+         (config_.poll_while_serving && !served_.empty());
 }
 
 ObjectManagerStats ObjectManager::stats() const {

@@ -41,6 +41,10 @@ struct ObjectManagerConfig {
   int max_chunks_in_flight = 4;
   // How long a pull waits for room when the local store is full before it fails.
   std::chrono::steady_clock::duration store_full_wait = std::chrono::seconds(10);
+  // Tick reports activity while other nodes hold pins here (they are reading this arena), so
+  // the loop keeps making MPI calls. osc pt2pt (between hosts over TCP) moves a read only when
+  // the target calls MPI; osc rdma or ucx do not need it.
+  bool poll_while_serving = true;
 };
 
 // The object plane's numbers for the job summary.
@@ -76,7 +80,8 @@ class ObjectManager {
   // counted (stats().messages_rejected), never trusted.
   void Handle(rpc::Envelope& envelope);
   // Completes reads, starts new ones, retries pulls waiting for room. True while bytes are
-  // moving (reads in flight or waiting to start): the loop should poll again, not sleep.
+  // moving (reads in flight or waiting to start, or, with poll_while_serving, other nodes
+  // reading from here): the loop should poll again, not sleep.
   bool Tick();
 
   ObjectManagerStats stats() const;

@@ -227,6 +227,7 @@ TEST_F(ObjectManagerTest, RemotePullCopiesEveryChunkAndCleansUp) {
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
   EXPECT_EQ(Sent(rpc::Envelope::kPullReply), 1);
   EXPECT_EQ(om_[1]->stats().objects_pinned_for_peers, 1u);
+  EXPECT_TRUE(om_[1]->Tick());                  // being read: the source keeps making MPI calls
   EXPECT_EQ(reader_[0].reads_in_flight(), 4u);  // the budget
   EXPECT_TRUE(om_[0]->Tick());                  // bytes moving: keep polling
 
@@ -262,6 +263,8 @@ TEST_F(ObjectManagerTest, RemotePullCopiesEveryChunkAndCleansUp) {
   EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
   view->Reset();
   ExpectNothingHeld();
+  EXPECT_FALSE(om_[1]->Tick());  // the source is idle again
+  EXPECT_FALSE(om_[0]->Tick());
 
   ObjectManagerStats stats = om_[0]->stats();
   EXPECT_EQ(stats.pulls_started, 1u);
