@@ -1,0 +1,468 @@
+#include "objects/object_manager.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <tuple>
+
+#include "common/frame.h"
+#include "common/logging.h"
+
+namespace raympi {
+
+namespace {
+
+std::string HexOf(const std::string& binary_id) {
+  StatusOr<ObjectId> id = ObjectId::FromBinary(binary_id);
+  if (id.ok()) return id->Hex();
+  return "<invalid id of " + std::to_string(binary_id.size()) + " bytes>";
+}
+
+std::string AddressText(const rpc::Address& a) {
+  return "(" + std::to_string(a.node()) + ", " + std::to_string(a.slot()) + ")";
+}
+
+std::string Seconds(std::chrono::steady_clock::duration d) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.3g s", std::chrono::duration<double>(d).count());
+  return text;
+}
+
+}  // namespace
+
+std::string ObjectManagerStats::ToString() const {
+  return "pulls: " + std::to_string(pulls_started) + " started, " +
+         std::to_string(pulls_completed) + " completed, " + std::to_string(pulls_failed) +
+         " failed, " + std::to_string(pulls_in_flight) + " in flight; " +
+         std::to_string(bytes_pulled) + " bytes pulled; " + std::to_string(pulls_served) +
+         " served (" + std::to_string(objects_pinned_for_peers) + " still pinned); " +
+         std::to_string(messages_rejected) + " messages rejected";
+}
+
+bool ObjectManager::IdLess::operator()(const ObjectId& a, const ObjectId& b) const {
+  return std::tie(a.owner_node, a.owner_slot, a.owner_pid, a.index) <
+         std::tie(b.owner_node, b.owner_slot, b.owner_pid, b.index);
+}
+
+ObjectManager::ObjectManager(int node, ObjectStore* store, RmaReader* reader, Send send,
+                             ObjectManagerConfig config, Clock now)
+    : node_(node),
+      store_(store),
+      reader_(reader),
+      send_(std::move(send)),
+      config_(config),
+      now_(now ? std::move(now) : Clock([] { return std::chrono::steady_clock::now(); })) {
+  if (config_.chunk_bytes == 0) config_.chunk_bytes = ObjectManagerConfig().chunk_bytes;
+  // One read's count is an int in MPI.
+  config_.chunk_bytes = std::min<size_t>(config_.chunk_bytes, size_t{1} << 30);
+  if (config_.max_chunks_in_flight < 1) config_.max_chunks_in_flight = 1;
+}
+
+ObjectManager::~ObjectManager() {
+  // A buffer with reads in flight must stay allocated: the reads still land in it. Only the
+  // reader can wait for them, so such buffers are left to the store's end.
+  for (auto& [pull_id, pull] : pulls_) {
+    if (pull.created && pull.reads_in_flight == 0) store_->Abort(pull.id);
+  }
+}
+
+bool ObjectManager::Handles(const rpc::Envelope& envelope) {
+  switch (envelope.body_case()) {
+    case rpc::Envelope::kFetchObject:
+    case rpc::Envelope::kFreeObjects:
+    case rpc::Envelope::kPullRequest:
+    case rpc::Envelope::kPullReply:
+    case rpc::Envelope::kPullDone:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void ObjectManager::Handle(rpc::Envelope& envelope) {
+  switch (envelope.body_case()) {
+    case rpc::Envelope::kFetchObject:
+      OnFetchObject(envelope);
+      break;
+    case rpc::Envelope::kFreeObjects:
+      OnFreeObjects(envelope);
+      break;
+    case rpc::Envelope::kPullRequest:
+      OnPullRequest(envelope);
+      break;
+    case rpc::Envelope::kPullReply:
+      OnPullReply(envelope);
+      break;
+    case rpc::Envelope::kPullDone:
+      OnPullDone(envelope);
+      break;
+    default:
+      Reject("message of type " + std::to_string(envelope.body_case()) +
+             " is not for the object manager");
+  }
+}
+
+bool ObjectManager::Tick() {
+  RetryWaitingForRoom();
+  PollReads();
+  StartReads();
+  return !reads_.empty() || !read_turns_.empty() ||
+         (config_.poll_while_serving && !served_.empty());
+}
+
+ObjectManagerStats ObjectManager::stats() const {
+  ObjectManagerStats out = stats_;
+  out.pulls_in_flight = pulls_.size();
+  out.objects_pinned_for_peers = served_.size();
+  return out;
+}
+
+// ---- requests of local processes ----------------------------------------------------------
+
+void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
+  const rpc::FetchObject& m = envelope.fetch_object();
+  const Waiter waiter{envelope.src(), envelope.request_id()};
+  StatusOr<ObjectId> id = ObjectId::FromBinary(m.object_id());
+  if (!id.ok()) {
+    Reject("FetchObject from " + AddressText(envelope.src()) + ": " + id.status().message());
+    Reply(waiter, m.object_id(), "cannot fetch: " + id.status().message());
+    return;
+  }
+  if (store_->Contains(*id)) {
+    Reply(waiter, m.object_id(), "");
+    return;
+  }
+  auto running = pull_of_id_.find(*id);
+  if (running != pull_of_id_.end()) {
+    pulls_.at(running->second).waiters.push_back(waiter);
+    return;
+  }
+  const std::string what =
+      "cannot fetch object " + id->Hex() + " from node " + std::to_string(m.node()) + ": ";
+  if (m.size() == 0) {
+    Reject("FetchObject from " + AddressText(envelope.src()) + " with size 0");
+    Reply(waiter, m.object_id(), what + "size 0 given (an object to pull has at least 1 byte)");
+    return;
+  }
+  if (m.node() == node_) {
+    Reply(waiter, m.object_id(),
+          what + "it is not in node " + std::to_string(node_) + "'s store (freed or lost)");
+    return;
+  }
+  StatusOr<uint64_t> window = reader_->WindowSize(m.node());
+  if (!window.ok()) {
+    Reject("FetchObject from " + AddressText(envelope.src()) + ": " + window.status().message());
+    Reply(waiter, m.object_id(), what + window.status().message());
+    return;
+  }
+  if (m.size() > *window) {
+    Reject("FetchObject from " + AddressText(envelope.src()) + ": size beyond the window");
+    Reply(waiter, m.object_id(),
+          what + "its size " + std::to_string(m.size()) + " exceeds that node's whole store (" +
+              std::to_string(*window) + " bytes)");
+    return;
+  }
+
+  const uint64_t pull_id = next_pull_id_++;
+  Pull& pull = pulls_[pull_id];
+  pull.pull_id = pull_id;
+  pull.id = *id;
+  pull.source_node = m.node();
+  pull.size = m.size();
+  pull.has_owner = m.has_owner();
+  if (pull.has_owner) pull.owner = m.owner();
+  pull.waiters.push_back(waiter);
+  pull.room_deadline = now_() + config_.store_full_wait;
+  pull_of_id_[*id] = pull_id;
+  ++stats_.pulls_started;
+
+  Status st = TryCreate(pull);
+  if (st.code() == StatusCode::kUnavailable) {
+    RAYMPI_LOG_INFO("object {}: store full, waiting for room: {}", id->Hex(), st.message());
+  } else if (!st.ok()) {
+    FailPull(pull, what + st.message());
+    FinishIfDone(pull_id);
+  }
+}
+
+Status ObjectManager::TryCreate(Pull& pull) {
+  StatusOr<MutableBuffer> buffer = store_->Create(pull.id, pull.size);
+  if (!buffer.ok()) return buffer.status();
+  pull.dest = buffer->data;
+  pull.created = true;
+  pull.state = PullState::kAwaitingReply;
+  pull.request_sent = true;
+  rpc::Envelope out = From();
+  *out.mutable_dst() = MakeAddress(pull.source_node, kRayletSlot);
+  out.mutable_pull_request()->set_object_id(pull.id.Binary());
+  out.mutable_pull_request()->set_pull_id(pull.pull_id);
+  send_(out);
+  return Status::Ok();
+}
+
+void ObjectManager::RetryWaitingForRoom() {
+  std::vector<uint64_t> waiting;
+  for (const auto& [pull_id, pull] : pulls_) {
+    if (pull.state == PullState::kWaitingForRoom && pull.failure.empty()) {
+      waiting.push_back(pull_id);
+    }
+  }
+  for (uint64_t pull_id : waiting) {
+    Pull& pull = pulls_.at(pull_id);
+    Status st = TryCreate(pull);
+    if (st.ok()) continue;
+    if (st.code() == StatusCode::kUnavailable && now_() < pull.room_deadline) continue;
+    std::string error = "cannot pull object " + pull.id.Hex() + " (" + std::to_string(pull.size) +
+                        " bytes) from node " + std::to_string(pull.source_node) + ": ";
+    if (st.code() == StatusCode::kUnavailable) {
+      error += "node " + std::to_string(node_) + "'s object store (capacity " +
+               std::to_string(store_->capacity()) + " bytes) stayed full for " +
+               Seconds(config_.store_full_wait) + ": " + st.message();
+    } else {
+      error += st.message();
+    }
+    FailPull(pull, std::move(error));
+    FinishIfDone(pull_id);
+  }
+}
+
+void ObjectManager::OnFreeObjects(const rpc::Envelope& envelope) {
+  for (const std::string& binary : envelope.free_objects().object_ids()) {
+    StatusOr<ObjectId> id = ObjectId::FromBinary(binary);
+    if (!id.ok()) {
+      Reject("FreeObjects from " + AddressText(envelope.src()) + ": " + id.status().message());
+      continue;
+    }
+    auto running = pull_of_id_.find(*id);
+    if (running != pull_of_id_.end()) {
+      // Its buffer may be receiving bytes: it is freed when its reads have landed.
+      const uint64_t pull_id = running->second;
+      FailPull(pulls_.at(pull_id), "object " + id->Hex() + " was freed while it was pulled");
+      FinishIfDone(pull_id);
+      continue;
+    }
+    Status st = store_->Delete(*id);
+    // Freed objects are often not here (the owner frees every node it told of).
+    if (!st.ok() && st.code() != StatusCode::kNotFound) {
+      RAYMPI_LOG_WARN("freeing object {}: {}", id->Hex(), st.ToString());
+    }
+  }
+}
+
+// ---- the source side: pin, say where, unpin ---------------------------------------------------
+
+void ObjectManager::OnPullRequest(const rpc::Envelope& envelope) {
+  const rpc::PullRequest& m = envelope.pull_request();
+  const int from = envelope.src().node();
+  if (envelope.src().slot() != kRayletSlot || from == node_) {
+    Reject("PullRequest from " + AddressText(envelope.src()) + ", not another node's raylet");
+    return;
+  }
+  const std::pair<int, uint64_t> key(from, m.pull_id());
+  if (served_.count(key) != 0) {
+    Reject("duplicate PullRequest " + std::to_string(m.pull_id()) + " from node " +
+           std::to_string(from));
+    return;
+  }
+  rpc::Envelope out = From();
+  *out.mutable_dst() = envelope.src();
+  out.set_request_id(envelope.request_id());
+  rpc::PullReply* reply = out.mutable_pull_reply();
+  reply->set_object_id(m.object_id());
+  reply->set_pull_id(m.pull_id());
+
+  StatusOr<ObjectId> id = ObjectId::FromBinary(m.object_id());
+  if (!id.ok()) {
+    Reject("PullRequest from node " + std::to_string(from) + ": " + id.status().message());
+    reply->set_error(id.status().message());
+  } else {
+    StatusOr<ObjectView> view = store_->Get(*id);
+    if (!view.ok()) {
+      reply->set_error("object " + id->Hex() + " is not in node " + std::to_string(node_) +
+                       "'s store (freed or lost)");
+    } else {
+      reply->set_offset(view->offset());
+      reply->set_size(view->size());
+      served_.emplace(key, std::move(*view));
+      ++stats_.pulls_served;
+    }
+  }
+  send_(out);
+}
+
+void ObjectManager::OnPullDone(const rpc::Envelope& envelope) {
+  const uint64_t pull_id = envelope.pull_done().pull_id();
+  if (served_.erase({envelope.src().node(), pull_id}) == 0) {
+    Reject("PullDone for unknown pull " + std::to_string(pull_id) + " from node " +
+           std::to_string(envelope.src().node()));
+  }
+}
+
+// ---- the pulling side: read the bytes -------------------------------------------------------
+
+void ObjectManager::OnPullReply(const rpc::Envelope& envelope) {
+  const rpc::PullReply& m = envelope.pull_reply();
+  auto it = pulls_.find(m.pull_id());
+  if (it == pulls_.end() || !it->second.request_sent || it->second.reply_received ||
+      envelope.src().node() != it->second.source_node) {
+    if (abandoned_.erase(m.pull_id()) != 0) return;  // the pull ended before its reply came
+    Reject("PullReply from " + AddressText(envelope.src()) + " for pull " +
+           std::to_string(m.pull_id()) + ", which is unknown, answered or not sent there");
+    return;
+  }
+  Pull& pull = it->second;
+  const uint64_t pull_id = pull.pull_id;
+  pull.reply_received = true;
+  pull.source_pinned = m.error().empty();
+  const std::string what = "cannot pull object " + pull.id.Hex() + " from node " +
+                           std::to_string(pull.source_node) + ": ";
+  StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
+  Status range = window.ok() ? CheckReadRange(pull.source_node, *window, m.offset(), m.size())
+                             : window.status();
+  if (!pull.failure.empty()) {
+    // Failed meanwhile (freed): nothing to read.
+  } else if (!m.error().empty()) {
+    FailPull(pull, what + m.error());
+  } else if (m.object_id() != pull.id.Binary()) {
+    Reject("PullReply for pull " + std::to_string(pull_id) + " names another object");
+    FailPull(pull, what + "its raylet answered with object " + HexOf(m.object_id()));
+  } else if (m.size() != pull.size) {
+    FailPull(pull, what + "it has " + std::to_string(m.size()) + " bytes there, but " +
+                       std::to_string(pull.size) + " were asked for");
+  } else if (!range.ok()) {
+    Reject("PullReply for pull " + std::to_string(pull_id) + ": " + range.message());
+    FailPull(pull, what + range.message());
+  } else {
+    pull.state = PullState::kTransferring;
+    pull.remote_offset = m.offset();
+    read_turns_.push_back(pull_id);
+    StartReads();
+    return;
+  }
+  FinishIfDone(pull_id);
+}
+
+void ObjectManager::StartReads() {
+  const size_t budget = static_cast<size_t>(config_.max_chunks_in_flight);
+  while (reads_.size() < budget && !read_turns_.empty()) {
+    const uint64_t pull_id = read_turns_.front();
+    read_turns_.pop_front();
+    auto it = pulls_.find(pull_id);
+    if (it == pulls_.end()) continue;
+    Pull& pull = it->second;
+    if (!pull.failure.empty() || pull.next_byte >= pull.size) continue;
+    const uint64_t bytes = std::min<uint64_t>(config_.chunk_bytes, pull.size - pull.next_byte);
+    StatusOr<RmaReader::Handle> handle = reader_->StartRead(
+        pull.source_node, pull.remote_offset + pull.next_byte, bytes, pull.dest + pull.next_byte);
+    if (!handle.ok()) {
+      FailPull(pull, "cannot pull object " + pull.id.Hex() + " from node " +
+                         std::to_string(pull.source_node) + ": " + handle.status().message());
+      FinishIfDone(pull_id);
+      continue;
+    }
+    reads_.push_back(InFlightRead{*handle, pull_id, bytes});
+    ++pull.reads_in_flight;
+    pull.next_byte += bytes;
+    if (pull.next_byte < pull.size) read_turns_.push_back(pull_id);  // the back of the line
+  }
+}
+
+void ObjectManager::PollReads() {
+  for (size_t i = 0; i < reads_.size();) {
+    StatusOr<bool> done = reader_->Poll(reads_[i].handle);
+    if (done.ok() && !*done) {
+      ++i;
+      continue;
+    }
+    const InFlightRead read = reads_[i];
+    reads_.erase(reads_.begin() + static_cast<std::ptrdiff_t>(i));
+    Pull& pull = pulls_.at(read.pull_id);  // a pull ends only once its reads have landed
+    --pull.reads_in_flight;
+    if (done.ok()) {
+      pull.bytes_done += read.bytes;
+    } else {
+      FailPull(pull, "reading object " + pull.id.Hex() + " from node " +
+                         std::to_string(pull.source_node) + " failed: " + done.status().message());
+    }
+    FinishIfDone(read.pull_id);
+  }
+}
+
+void ObjectManager::FailPull(Pull& pull, std::string error) {
+  if (pull.failure.empty()) pull.failure = std::move(error);  // the first cause is the one
+}
+
+void ObjectManager::FinishIfDone(uint64_t pull_id) {
+  const Pull& pull = pulls_.at(pull_id);
+  if (pull.reads_in_flight > 0) return;
+  if (pull.failure.empty() &&
+      !(pull.state == PullState::kTransferring && pull.bytes_done == pull.size)) {
+    return;
+  }
+  FinishPull(pull_id);
+}
+
+void ObjectManager::FinishPull(uint64_t pull_id) {
+  Pull pull = std::move(pulls_.at(pull_id));
+  pulls_.erase(pull_id);
+  pull_of_id_.erase(pull.id);
+
+  std::string error = pull.failure;
+  if (error.empty()) {
+    Status st = store_->Seal(pull.id);
+    if (!st.ok()) error = "sealing pulled object " + pull.id.Hex() + ": " + st.message();
+  }
+  if (!error.empty() && pull.created) {
+    Status st = store_->Abort(pull.id);
+    if (!st.ok()) RAYMPI_LOG_ERROR("aborting object {}: {}", pull.id.Hex(), st.ToString());
+  }
+  if (pull.request_sent && (!pull.reply_received || pull.source_pinned)) {
+    // The source pins the object when the request reaches it; messages between two raylets
+    // arrive in order, so this PullDone finds the pin even if the reply is still on its way.
+    if (!pull.reply_received) abandoned_.insert(pull_id);
+    rpc::Envelope out = From();
+    *out.mutable_dst() = MakeAddress(pull.source_node, kRayletSlot);
+    out.mutable_pull_done()->set_pull_id(pull_id);
+    send_(out);
+  }
+  const std::string binary = pull.id.Binary();
+  for (const Waiter& waiter : pull.waiters) Reply(waiter, binary, error);
+  if (!error.empty()) {
+    RAYMPI_LOG_WARN("pull {} failed: {}", pull_id, error);
+    ++stats_.pulls_failed;
+    return;
+  }
+  ++stats_.pulls_completed;
+  stats_.bytes_pulled += pull.size;
+  if (pull.has_owner) {
+    rpc::Envelope out = From();
+    *out.mutable_dst() = pull.owner;
+    out.mutable_object_location()->set_object_id(binary);
+    out.mutable_object_location()->set_node(node_);
+    send_(out);
+  }
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+void ObjectManager::Reply(const Waiter& waiter, const std::string& object_id,
+                          const std::string& error) {
+  rpc::Envelope out = From();
+  *out.mutable_dst() = waiter.address;
+  out.set_request_id(waiter.request_id);
+  out.mutable_object_fetched()->set_object_id(object_id);
+  out.mutable_object_fetched()->set_error(error);
+  send_(out);
+}
+
+void ObjectManager::Reject(const std::string& what) {
+  ++stats_.messages_rejected;
+  RAYMPI_LOG_ERROR("object manager of node {} rejected a message: {}", node_, what);
+}
+
+rpc::Envelope ObjectManager::From() const {
+  rpc::Envelope out;
+  *out.mutable_src() = MakeAddress(node_, kRayletSlot);
+  return out;
+}
+
+}  // namespace raympi

@@ -1,0 +1,170 @@
+// ObjectManager: the raylet's object plane. Makes objects local on request (FetchObject) by
+// pulling their bytes from another node's store with one-sided reads (RmaReader), serves the
+// pulls of other nodes from the local store, and frees objects (FreeObjects). The transfer
+// protocol is described in src/objects/README.md ("Moving objects between nodes").
+//
+//   process --FetchObject--> raylet A --PullRequest--> raylet B (pins the object)
+//                            raylet A <--PullReply{offset, size}--
+//                            raylet A reads the bytes in chunks from B's window
+//                            raylet A --PullDone--> raylet B (unpins)
+//   process <--ObjectFetched-- raylet A --ObjectLocation--> owner
+//
+// Thread-safety: single-threaded, driven by the raylet's event loop (Handle for each message,
+// Tick on every pass). `send` must not call back into the manager (queue, don't recurse).
+// Destruction order: the manager, then the reader (closing it waits for reads in flight into
+// the store's arena), then the store.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "objects/object_store.h"
+#include "objects/rma_window.h"
+#include "raympi.pb.h"
+
+namespace raympi {
+
+struct ObjectManagerConfig {
+  // Bytes per one-sided read. Large enough to amortise a read's cost, small enough that several
+  // pulls interleave and that a failure wastes little.
+  size_t chunk_bytes = 8 << 20;
+  // Reads in flight over all pulls together; pulls share them round-robin.
+  int max_chunks_in_flight = 4;
+  // How long a pull waits for room when the local store is full before it fails.
+  std::chrono::steady_clock::duration store_full_wait = std::chrono::seconds(10);
+  // Tick reports activity while other nodes hold pins here (they are reading this arena), so
+  // the loop keeps making MPI calls. osc pt2pt (between hosts over TCP) moves a read only when
+  // the target calls MPI; osc rdma or ucx do not need it.
+  bool poll_while_serving = true;
+};
+
+// The object plane's numbers for the job summary.
+struct ObjectManagerStats {
+  uint64_t pulls_started = 0;    // pulls this node made (one per object, however many waited)
+  uint64_t pulls_completed = 0;  // sealed in the local store
+  uint64_t pulls_failed = 0;     // every waiter got an error
+  uint64_t bytes_pulled = 0;     // bytes of completed pulls
+  uint64_t pulls_in_flight = 0;  // started and not finished yet
+  uint64_t pulls_served = 0;     // PullRequests of other nodes answered with a pinned object
+  uint64_t objects_pinned_for_peers = 0;  // served and not yet released by PullDone
+  uint64_t messages_rejected = 0;         // malformed or unexpected messages (logged)
+  std::string ToString() const;
+};
+
+class ObjectManager {
+ public:
+  using Send = std::function<void(const rpc::Envelope&)>;
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+  // `store` is this node's store, `reader` reads other nodes' windows (its window sizes bound
+  // every remote offset); `send` delivers an envelope (to a process of this node, or another
+  // raylet); `now` defaults to steady_clock::now (tests pass a fake clock).
+  ObjectManager(int node, ObjectStore* store, RmaReader* reader, Send send,
+                ObjectManagerConfig config = {}, Clock now = {});
+  ~ObjectManager();
+  ObjectManager(const ObjectManager&) = delete;
+  ObjectManager& operator=(const ObjectManager&) = delete;
+
+  // True for the message types Handle takes (the raylet routes these here).
+  static bool Handles(const rpc::Envelope& envelope);
+  // FetchObject, FreeObjects, PullRequest, PullReply, PullDone. Bad input is logged and
+  // counted (stats().messages_rejected), never trusted.
+  void Handle(rpc::Envelope& envelope);
+  // Completes reads, starts new ones, retries pulls waiting for room. True while bytes are
+  // moving (reads in flight or waiting to start, or, with poll_while_serving, other nodes
+  // reading from here): the loop should poll again, not sleep.
+  bool Tick();
+
+  ObjectManagerStats stats() const;
+
+ private:
+  struct Waiter {
+    rpc::Address address;
+    uint64_t request_id = 0;
+  };
+  enum class PullState {
+    kWaitingForRoom,  // the local store is full: Create is retried until the deadline
+    kAwaitingReply,   // PullRequest sent
+    kTransferring,    // reads in progress
+  };
+  struct Pull {
+    uint64_t pull_id = 0;
+    ObjectId id;
+    int source_node = 0;
+    uint64_t size = 0;
+    rpc::Address owner;
+    bool has_owner = false;
+    std::vector<Waiter> waiters;
+    PullState state = PullState::kWaitingForRoom;
+    std::chrono::steady_clock::time_point room_deadline;
+    uint8_t* dest = nullptr;      // the CREATED object's bytes in the local store
+    bool created = false;         // Create succeeded: Seal or Abort it
+    bool request_sent = false;    // PullRequest sent
+    bool reply_received = false;  // PullReply arrived
+    bool source_pinned = false;   // ... without an error: the source pinned the object
+    uint64_t remote_offset = 0;
+    uint64_t next_byte = 0;  // first byte not asked for yet
+    uint64_t bytes_done = 0;
+    int reads_in_flight = 0;
+    // Set when the pull has failed or was freed: no new reads; it ends once its reads drain.
+    std::string failure;
+  };
+  struct InFlightRead {
+    RmaReader::Handle handle = 0;
+    uint64_t pull_id = 0;
+    uint64_t bytes = 0;
+  };
+  struct IdLess {
+    bool operator()(const ObjectId& a, const ObjectId& b) const;
+  };
+
+  void OnFetchObject(const rpc::Envelope& envelope);
+  void OnFreeObjects(const rpc::Envelope& envelope);
+  void OnPullRequest(const rpc::Envelope& envelope);
+  void OnPullReply(const rpc::Envelope& envelope);
+  void OnPullDone(const rpc::Envelope& envelope);
+
+  // Creates the local buffer and sends the PullRequest. Unavailable: no room yet (retry).
+  Status TryCreate(Pull& pull);
+  void RetryWaitingForRoom();
+  // Starts reads while the in-flight budget allows, one per pull in turn.
+  void StartReads();
+  void PollReads();
+  // Marks the pull failed; it ends (FinishPull) once none of its reads is in flight.
+  void FailPull(Pull& pull, std::string error);
+  void FinishIfDone(uint64_t pull_id);
+  // Seals (or aborts) the buffer, unpins at the source, answers every waiter; forgets the pull.
+  void FinishPull(uint64_t pull_id);
+  void Reply(const Waiter& waiter, const std::string& object_id, const std::string& error);
+  void Reject(const std::string& what);
+  rpc::Envelope From() const;
+
+  int node_;
+  ObjectStore* store_;
+  RmaReader* reader_;
+  Send send_;
+  ObjectManagerConfig config_;
+  Clock now_;
+
+  std::map<uint64_t, Pull> pulls_;                   // by pull id
+  std::map<ObjectId, uint64_t, IdLess> pull_of_id_;  // one pull per object
+  std::deque<uint64_t> read_turns_;  // pulls with bytes not asked for yet, round-robin
+  std::vector<InFlightRead> reads_;
+  // Pulls that ended before their PullReply came: that reply is expected, not an error.
+  std::set<uint64_t> abandoned_;
+  uint64_t next_pull_id_ = 1;
+  // Objects pinned for other nodes' pulls, by (pulling node, its pull id).
+  std::map<std::pair<int, uint64_t>, ObjectView> served_;
+  ObjectManagerStats stats_;
+};
+
+}  // namespace raympi

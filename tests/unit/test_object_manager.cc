@@ -1,0 +1,633 @@
+// ObjectManager (the raylet's object plane): two nodes, each with a real ObjectStore, wired
+// through a message queue that the test delivers, and FakeRmaReaders whose reads land only when
+// the test says so. Time is a fake clock. Nothing sleeps, nothing races.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/frame.h"
+#include "common/shm_segment.h"
+#include "objects/fake_rma_reader.h"
+#include "objects/object_manager.h"
+
+namespace raympi {
+namespace {
+
+constexpr size_t kMiB = 1 << 20;
+constexpr int kProcessSlot = 5;  // a worker of node 0
+constexpr int kOtherProcessSlot = 6;
+
+ObjectId Id(uint32_t index) {
+  ObjectId id;
+  id.owner_node = 1;
+  id.owner_slot = 3;
+  id.owner_pid = 4242;
+  id.index = index;
+  return id;
+}
+rpc::Address Owner() { return MakeAddress(1, 3); }
+
+void Fill(uint8_t* p, size_t n, uint32_t seed) {
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1103515245u + 12345u;
+    p[i] = static_cast<uint8_t>(x >> 24);
+  }
+}
+
+bool Matches(const uint8_t* p, size_t n, uint32_t seed) {
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1103515245u + 12345u;
+    if (p[i] != static_cast<uint8_t>(x >> 24)) return false;
+  }
+  return true;
+}
+
+bool Has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class ObjectManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    prefix_ = "raympi-test-objmgr-" + std::to_string(getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-";
+  }
+
+  void TearDown() override {
+    for (auto& m : om_) m.reset();
+    for (auto& s : store_) s.reset();
+    const std::vector<std::string> left = ListShm(prefix_);
+    EXPECT_TRUE(left.empty()) << "leftover segment " << left[0];
+    for (const std::string& n : left) shm_unlink(("/" + n).c_str());
+  }
+
+  static ObjectManagerConfig SmallChunks() {
+    ObjectManagerConfig config;
+    config.chunk_bytes = kMiB;
+    config.max_chunks_in_flight = 4;
+    config.store_full_wait = std::chrono::seconds(5);
+    return config;
+  }
+
+  // Two nodes; each reader sees the other node's arena as that node's window.
+  void Build(size_t capacity0 = 32 * kMiB, size_t capacity1 = 32 * kMiB,
+             ObjectManagerConfig config = SmallChunks()) {
+    const size_t capacity[2] = {capacity0, capacity1};
+    for (int n = 0; n < 2; ++n) {
+      auto store = ObjectStore::Create("/" + prefix_ + std::to_string(n), capacity[n], 256);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      store_[n] = std::move(*store);
+    }
+    for (int n = 0; n < 2; ++n) {
+      reader_[n].AddNode(1 - n, store_[1 - n]->arena(), store_[1 - n]->capacity());
+      om_[n] = std::make_unique<ObjectManager>(
+          n, store_[n].get(), &reader_[n], [this](const rpc::Envelope& e) { queue_.push_back(e); },
+          config, [this] { return clock_; });
+    }
+  }
+
+  void Put(int node, const ObjectId& id, size_t size, uint32_t seed) {
+    auto buf = store_[node]->Create(id, size);
+    ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+    Fill(buf->data, buf->size, seed);
+    ASSERT_TRUE(store_[node]->Seal(id).ok());
+  }
+
+  void Fetch(int slot, const ObjectId& id, int from_node, uint64_t size, uint64_t request_id = 1) {
+    rpc::Envelope e;
+    *e.mutable_src() = MakeAddress(0, slot);
+    *e.mutable_dst() = MakeAddress(0, kRayletSlot);
+    e.set_request_id(request_id);
+    rpc::FetchObject* m = e.mutable_fetch_object();
+    m->set_object_id(id.Binary());
+    m->set_node(from_node);
+    m->set_size(size);
+    *m->mutable_owner() = Owner();
+    om_[0]->Handle(e);
+  }
+
+  void Free(int node, const std::vector<std::string>& ids) {
+    rpc::Envelope e;
+    *e.mutable_src() = Owner();
+    *e.mutable_dst() = MakeAddress(node, kRayletSlot);
+    for (const std::string& id : ids) e.mutable_free_objects()->add_object_ids(id);
+    om_[node]->Handle(e);
+  }
+
+  // Delivers one queued message: to a raylet's manager (through `tamper_`, which may change or
+  // drop it), or into `to_processes_`. Returns false when the queue is empty.
+  bool DeliverOne() {
+    if (queue_.empty()) return false;
+    rpc::Envelope e = std::move(queue_.front());
+    queue_.pop_front();
+    if (e.dst().slot() != kRayletSlot) {
+      to_processes_.push_back(e);
+      return true;
+    }
+    ++raylet_messages_[e.body_case()];
+    if (tamper_ && !tamper_(e)) return true;
+    om_[e.dst().node()]->Handle(e);
+    return true;
+  }
+  void DeliverAll() {
+    while (DeliverOne()) {
+    }
+  }
+
+  // Runs both nodes until nothing moves: messages delivered, reads landed, ticks idle.
+  void Pump() {
+    for (int round = 0; round < 1000; ++round) {
+      DeliverAll();
+      size_t landed = reader_[0].CompleteAll() + reader_[1].CompleteAll();
+      bool busy = om_[0]->Tick();
+      busy = om_[1]->Tick() || busy;
+      if (queue_.empty() && landed == 0 && !busy) return;
+    }
+    FAIL() << "the object plane did not settle in 1000 rounds";
+  }
+
+  // The ObjectFetched replies that reached processes, in order.
+  std::vector<rpc::ObjectFetched> Fetched(int slot) const {
+    std::vector<rpc::ObjectFetched> out;
+    for (const rpc::Envelope& e : to_processes_) {
+      if (e.has_object_fetched() && e.dst().node() == 0 && e.dst().slot() == slot) {
+        out.push_back(e.object_fetched());
+      }
+    }
+    return out;
+  }
+  int Locations() const {
+    int n = 0;
+    for (const rpc::Envelope& e : to_processes_) {
+      if (e.has_object_location()) {
+        EXPECT_EQ(e.dst().node(), Owner().node());
+        EXPECT_EQ(e.dst().slot(), Owner().slot());
+        EXPECT_EQ(e.object_location().node(), 0);
+        ++n;
+      }
+    }
+    return n;
+  }
+  int Sent(rpc::Envelope::BodyCase type) { return raylet_messages_[type]; }
+
+  // Neither node holds anything for a pull any more: no pins, no buffers, no reads.
+  void ExpectNothingHeld() {
+    EXPECT_EQ(om_[0]->stats().pulls_in_flight, 0u);
+    EXPECT_EQ(om_[1]->stats().objects_pinned_for_peers, 0u);
+    EXPECT_EQ(store_[1]->stats().num_pinned, 0u);
+    EXPECT_EQ(store_[0]->stats().num_unsealed, 0u);
+    EXPECT_EQ(reader_[0].reads_in_flight(), 0u);
+  }
+
+  std::string prefix_;
+  std::unique_ptr<ObjectStore> store_[2];
+  FakeRmaReader reader_[2];
+  std::unique_ptr<ObjectManager> om_[2];
+  std::deque<rpc::Envelope> queue_;
+  std::vector<rpc::Envelope> to_processes_;
+  std::map<int, int> raylet_messages_;
+  std::function<bool(rpc::Envelope&)> tamper_;
+  std::chrono::steady_clock::time_point clock_{std::chrono::hours(1)};
+};
+
+TEST_F(ObjectManagerTest, LocalObjectIsFetchedAtOnce) {
+  Build();
+  Put(0, Id(1), 1000, 7);
+  Fetch(kProcessSlot, Id(1), 0, 1000, 42);
+  ASSERT_EQ(queue_.size(), 1u);  // the reply, nothing sent to another raylet
+  EXPECT_EQ(queue_.front().request_id(), 42u);
+  DeliverAll();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  EXPECT_EQ(fetched[0].object_id(), Id(1).Binary());
+  EXPECT_EQ(om_[0]->stats().pulls_started, 0u);
+}
+
+TEST_F(ObjectManagerTest, RemotePullCopiesEveryChunkAndCleansUp) {
+  Build();
+  Put(1, Id(100), 3 * kMiB + 5, 1);      // so the object of interest is not at offset 0
+  const size_t size = 6 * kMiB + 12345;  // 7 chunks, the last one short
+  Put(1, Id(1), size, 99);
+
+  Fetch(kProcessSlot, Id(1), 1, size);
+  EXPECT_FALSE(om_[0]->Tick());  // waiting for the reply: nothing to poll
+  DeliverAll();                  // PullRequest -> node 1, PullReply -> node 0, reads start
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullReply), 1);
+  EXPECT_EQ(om_[1]->stats().objects_pinned_for_peers, 1u);
+  EXPECT_TRUE(om_[1]->Tick());                  // being read: the source keeps making MPI calls
+  EXPECT_EQ(reader_[0].reads_in_flight(), 4u);  // the budget
+  EXPECT_TRUE(om_[0]->Tick());                  // bytes moving: keep polling
+
+  // Pipelined: each landed chunk lets the next one start.
+  reader_[0].CompleteOldest(1);
+  EXPECT_TRUE(om_[0]->Tick());
+  EXPECT_EQ(reader_[0].reads_in_flight(), 4u);
+  EXPECT_EQ(reader_[0].started().size(), 5u);
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  EXPECT_EQ(reader_[0].max_in_flight_seen(), 4u);
+  ASSERT_EQ(reader_[0].started().size(), 7u);
+  auto view1 = store_[1]->Get(Id(1));
+  ASSERT_TRUE(view1.ok());
+  uint64_t expected_offset = view1->offset();
+  for (const auto& read : reader_[0].started()) {  // contiguous chunks of chunk_bytes
+    EXPECT_EQ(read.node, 1);
+    EXPECT_EQ(read.offset, expected_offset);
+    expected_offset += read.bytes;
+  }
+  EXPECT_EQ(expected_offset, view1->offset() + size);
+  view1->Reset();
+
+  auto view = store_[0]->Get(Id(1));
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_EQ(view->size(), size);
+  EXPECT_TRUE(Matches(view->data(), size, 99));
+  EXPECT_EQ(Locations(), 1);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
+  view->Reset();
+  ExpectNothingHeld();
+  EXPECT_FALSE(om_[1]->Tick());  // the source is idle again
+  EXPECT_FALSE(om_[0]->Tick());
+
+  ObjectManagerStats stats = om_[0]->stats();
+  EXPECT_EQ(stats.pulls_started, 1u);
+  EXPECT_EQ(stats.pulls_completed, 1u);
+  EXPECT_EQ(stats.pulls_failed, 0u);
+  EXPECT_EQ(stats.bytes_pulled, size);
+  EXPECT_EQ(om_[1]->stats().pulls_served, 1u);
+  EXPECT_EQ(stats.messages_rejected + om_[1]->stats().messages_rejected, 0u);
+  EXPECT_TRUE(Has(stats.ToString(), "1 completed"));
+
+  // Now local: a second fetch is answered at once.
+  Fetch(kOtherProcessSlot, Id(1), 1, size);
+  Pump();
+  EXPECT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+}
+
+TEST_F(ObjectManagerTest, TwoWaitersShareOnePull) {
+  Build();
+  Put(1, Id(1), 2 * kMiB, 5);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB, 10);
+  Fetch(kOtherProcessSlot, Id(1), 1, 2 * kMiB, 20);
+  Pump();
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+  EXPECT_EQ(reader_[0].started().size(), 2u);  // the bytes moved once
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  ASSERT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_EQ(Fetched(kOtherProcessSlot)[0].error(), "");
+  for (const rpc::Envelope& e : to_processes_) {  // each reply carries its request id
+    if (e.has_object_fetched()) {
+      EXPECT_EQ(e.request_id(), e.dst().slot() == kProcessSlot ? 10u : 20u);
+    }
+  }
+  EXPECT_EQ(om_[0]->stats().pulls_started, 1u);
+  EXPECT_EQ(Locations(), 1);
+}
+
+TEST_F(ObjectManagerTest, PullsShareTheReadBudgetInTurn) {
+  ObjectManagerConfig config = SmallChunks();
+  config.max_chunks_in_flight = 2;
+  Build(32 * kMiB, 32 * kMiB, config);
+  Put(1, Id(1), 4 * kMiB, 1);
+  Put(1, Id(2), 4 * kMiB, 2);
+  const uint64_t offset1 = store_[1]->Get(Id(1))->offset();
+  Fetch(kProcessSlot, Id(1), 1, 4 * kMiB);
+  Fetch(kProcessSlot, Id(2), 1, 4 * kMiB);
+  DeliverAll();
+  // Object 1's reply came first and took the whole budget; from then on the two alternate.
+  while (reader_[0].CompleteOldest(1) == 1) om_[0]->Tick();
+  Pump();
+  std::string order;
+  for (const auto& read : reader_[0].started()) {
+    const bool first = read.offset >= offset1 && read.offset < offset1 + 4 * kMiB;
+    order += first ? '1' : '2';
+  }
+  EXPECT_EQ(order, "11121222");
+  EXPECT_EQ(reader_[0].max_in_flight_seen(), 2u);
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 2u);
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 4 * kMiB, 1));
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(2))->data(), 4 * kMiB, 2));
+}
+
+TEST_F(ObjectManagerTest, MissingObjectFailsWithTheSourcesWords) {
+  Build();
+  Fetch(kProcessSlot, Id(7), 1, 1000);
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_TRUE(Has(fetched[0].error(),
+                  "object " + Id(7).Hex() + " is not in node 1's store (freed or lost)"))
+      << fetched[0].error();
+  EXPECT_FALSE(store_[0]->Contains(Id(7)));
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);  // the buffer was aborted
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);   // nothing was pinned
+  EXPECT_EQ(Locations(), 0);
+  EXPECT_EQ(om_[0]->stats().pulls_failed, 1u);
+  ExpectNothingHeld();
+
+  // A failed pull is forgotten: the next fetch tries again.
+  Put(1, Id(7), 1000, 3);
+  Fetch(kProcessSlot, Id(7), 1, 1000);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 2u);
+  EXPECT_EQ(Fetched(kProcessSlot)[1].error(), "");
+}
+
+TEST_F(ObjectManagerTest, FullStoreFailsAfterTheDeadline) {
+  Build(2 * kMiB);
+  Put(0, Id(50), 2 * kMiB, 1);  // node 0's store is full
+  Put(1, Id(1), kMiB, 2);
+  Fetch(kProcessSlot, Id(1), 1, kMiB);
+  Pump();
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());  // still waiting for room
+
+  clock_ += std::chrono::seconds(4);
+  Pump();
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  clock_ += std::chrono::seconds(2);
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_TRUE(Has(fetched[0].error(), "(1048576 bytes)")) << fetched[0].error();
+  EXPECT_TRUE(Has(fetched[0].error(), "capacity 2097152 bytes")) << fetched[0].error();
+  EXPECT_TRUE(Has(fetched[0].error(), "stayed full for 5 s")) << fetched[0].error();
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, FullStorePullGoesOnWhenRoomIsMade) {
+  Build(2 * kMiB);
+  Put(0, Id(50), 2 * kMiB, 1);
+  Put(1, Id(1), kMiB, 2);
+  Fetch(kProcessSlot, Id(1), 1, kMiB);
+  Pump();
+  clock_ += std::chrono::seconds(3);
+  Free(0, {Id(50).Binary()});
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 2));
+}
+
+TEST_F(ObjectManagerTest, ObjectLargerThanTheStoreFailsAtOnce) {
+  Build(2 * kMiB);
+  Put(1, Id(1), 3 * kMiB, 2);
+  Fetch(kProcessSlot, Id(1), 1, 3 * kMiB);
+  DeliverAll();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "3145728")) << Fetched(kProcessSlot)[0].error();
+}
+
+TEST_F(ObjectManagerTest, FreeDuringTransferDrainsReadsThenFreesTheBuffer) {
+  Build();
+  Put(1, Id(1), 8 * kMiB, 4);
+  Fetch(kProcessSlot, Id(1), 1, 8 * kMiB);
+  DeliverAll();
+  reader_[0].CompleteOldest(1);
+  om_[0]->Tick();
+  ASSERT_EQ(reader_[0].reads_in_flight(), 4u);
+
+  Free(0, {Id(1).Binary()});
+  // Reads into the buffer are still in flight: it must stay allocated, and no new read starts.
+  EXPECT_EQ(store_[0]->stats().num_unsealed, 1u);
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  reader_[0].CompleteOldest(2);
+  om_[0]->Tick();
+  EXPECT_EQ(store_[0]->stats().num_unsealed, 1u);
+  EXPECT_EQ(reader_[0].started().size(), 5u);
+
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "freed while it was pulled"));
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  EXPECT_EQ(store_[0]->stats().bytes_in_use, 0u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
+  EXPECT_EQ(Locations(), 0);
+  ExpectNothingHeld();
+  EXPECT_EQ(om_[0]->stats().messages_rejected + om_[1]->stats().messages_rejected, 0u);
+}
+
+TEST_F(ObjectManagerTest, FreeBeforeTheReplyAbandonsThePullCleanly) {
+  Build();
+  Put(1, Id(1), 2 * kMiB, 4);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+  Free(0, {Id(1).Binary()});  // the PullRequest has not even been delivered
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 0u);
+  Pump();  // node 1 pins and replies; the reply is dropped; the PullDone unpins
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "freed"));
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  EXPECT_TRUE(reader_[0].started().empty());
+  ExpectNothingHeld();
+  EXPECT_EQ(om_[0]->stats().messages_rejected + om_[1]->stats().messages_rejected, 0u);
+}
+
+TEST_F(ObjectManagerTest, FreeAtTheSourceWhileServedKeepsBytesUntilPullDone) {
+  Build();
+  Put(1, Id(1), 2 * kMiB, 8);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+  DeliverAll();  // pinned at node 1, reads in flight
+  Free(1, {Id(1).Binary()});
+  EXPECT_FALSE(store_[1]->Contains(Id(1)));
+  EXPECT_EQ(store_[1]->stats().num_objects, 1u);  // delete-pending, still pinned
+  Pump();
+  EXPECT_EQ(Fetched(kProcessSlot).at(0).error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 8));
+  EXPECT_EQ(store_[1]->stats().num_objects, 0u);  // freed at the PullDone
+}
+
+TEST_F(ObjectManagerTest, ReadErrorFailsThePullAndFreesEverything) {
+  Build();
+  Put(1, Id(1), 6 * kMiB, 4);
+  Fetch(kProcessSlot, Id(1), 1, 6 * kMiB);
+  DeliverAll();
+  reader_[0].CompleteOldest(1);
+  reader_[0].FailOldest(1, Status::IoError("MPI_Rget completion: link down"));
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_TRUE(Has(fetched[0].error(), "link down")) << fetched[0].error();
+  EXPECT_TRUE(Has(fetched[0].error(), "from node 1")) << fetched[0].error();
+  EXPECT_LE(reader_[0].started().size(), 5u);  // no read started after the failure
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
+  EXPECT_EQ(om_[0]->stats().pulls_failed, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, ReadThatCannotStartFailsThePull) {
+  Build();
+  Put(1, Id(1), 2 * kMiB, 4);
+  reader_[0].FailNextStart(Status::IoError("MPI_Rget: out of resources"));
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "out of resources"));
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, BadFetchRequestsGetAnErrorAtOnce) {
+  Build();
+  auto fetch_raw = [&](const std::string& id, int node, uint64_t size) {
+    rpc::Envelope e;
+    *e.mutable_src() = MakeAddress(0, kProcessSlot);
+    e.mutable_fetch_object()->set_object_id(id);
+    e.mutable_fetch_object()->set_node(node);
+    e.mutable_fetch_object()->set_size(size);
+    om_[0]->Handle(e);
+    DeliverAll();
+    EXPECT_FALSE(Fetched(kProcessSlot).empty());
+    return Fetched(kProcessSlot).empty() ? std::string() : Fetched(kProcessSlot).back().error();
+  };
+  EXPECT_TRUE(Has(fetch_raw("short", 1, 10), "16 bytes"));
+  EXPECT_TRUE(Has(fetch_raw(Id(1).Binary(), 1, 0), "size 0"));
+  EXPECT_TRUE(Has(fetch_raw(Id(1).Binary(), 7, 10), "no object window for node 7"));
+  EXPECT_TRUE(Has(fetch_raw(Id(1).Binary(), -1, 10), "no object window for node -1"));
+  EXPECT_TRUE(Has(fetch_raw(Id(1).Binary(), 0, 10), "not in node 0's store"));
+  EXPECT_TRUE(Has(fetch_raw(Id(1).Binary(), 1, 1ull << 40), "exceeds that node's whole store"));
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  EXPECT_GE(om_[0]->stats().messages_rejected, 5u);
+}
+
+TEST_F(ObjectManagerTest, CorruptPeerMessagesAreRejected) {
+  Build();
+  auto to = [&](int node, int from) {
+    rpc::Envelope e;
+    *e.mutable_src() = MakeAddress(from, kRayletSlot);
+    *e.mutable_dst() = MakeAddress(node, kRayletSlot);
+    return e;
+  };
+  // A PullRequest with a corrupt id: answered with an error, nothing pinned.
+  rpc::Envelope request = to(1, 0);
+  request.mutable_pull_request()->set_object_id("xyz");
+  request.mutable_pull_request()->set_pull_id(77);
+  om_[1]->Handle(request);
+  ASSERT_EQ(queue_.size(), 1u);
+  EXPECT_FALSE(queue_.front().pull_reply().error().empty());
+  queue_.clear();
+  // A PullRequest from a process, not a raylet.
+  rpc::Envelope from_worker = request;
+  from_worker.mutable_src()->set_slot(4);
+  om_[1]->Handle(from_worker);
+  EXPECT_TRUE(queue_.empty());
+  // Replies and dones for pulls nobody made, an unknown message, a corrupt free.
+  rpc::Envelope reply = to(0, 1);
+  reply.mutable_pull_reply()->set_pull_id(12345);
+  reply.mutable_pull_reply()->set_object_id(Id(1).Binary());
+  reply.mutable_pull_reply()->set_size(10);
+  om_[0]->Handle(reply);
+  rpc::Envelope done = to(1, 0);
+  done.mutable_pull_done()->set_pull_id(999);
+  om_[1]->Handle(done);
+  rpc::Envelope shutdown = to(0, 1);
+  shutdown.mutable_shutdown();
+  om_[0]->Handle(shutdown);
+  Free(0, {"not an id", ""});
+  EXPECT_TRUE(queue_.empty());
+  EXPECT_EQ(om_[0]->stats().messages_rejected, 4u);
+  EXPECT_EQ(om_[1]->stats().messages_rejected, 3u);
+  EXPECT_EQ(store_[1]->stats().num_pinned, 0u);
+}
+
+// A real pull whose PullReply is changed on its way by `edit`: the pull must fail with
+// `expected` in its error, free its buffer and unpin at the source.
+class TamperedReplyTest : public ObjectManagerTest {
+ protected:
+  void RunTampered(const std::function<void(rpc::PullReply*)>& edit, const std::string& expected) {
+    Build();
+    Put(1, Id(1), 2 * kMiB, 4);
+    tamper_ = [&](rpc::Envelope& e) {
+      if (e.has_pull_reply()) edit(e.mutable_pull_reply());
+      return true;
+    };
+    Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+    Pump();
+    ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+    EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), expected))
+        << Fetched(kProcessSlot)[0].error();
+    EXPECT_TRUE(reader_[0].started().empty());  // nothing was read
+    EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+    ExpectNothingHeld();
+  }
+};
+
+TEST_F(TamperedReplyTest, OffsetBeyondTheWindow) {
+  RunTampered([](rpc::PullReply* r) { r->set_offset(32 * kMiB - 100); },
+              "outside node 1's window of 33554432 bytes");
+}
+TEST_F(TamperedReplyTest, OffsetThatWouldWrapAround) {
+  RunTampered([](rpc::PullReply* r) { r->set_offset(~0ull - 10); }, "outside node 1's window");
+}
+TEST_F(TamperedReplyTest, SizeMismatch) {
+  RunTampered([](rpc::PullReply* r) { r->set_size(r->size() + 1); },
+              "it has 2097153 bytes there, but 2097152 were asked for");
+}
+TEST_F(TamperedReplyTest, AnotherObjectsId) {
+  RunTampered([](rpc::PullReply* r) { r->set_object_id(Id(9).Binary()); },
+              "answered with object " + Id(9).Hex());
+}
+TEST_F(TamperedReplyTest, TruncatedId) {
+  RunTampered([](rpc::PullReply* r) { r->set_object_id("abc"); }, "invalid id of 3 bytes");
+}
+
+TEST_F(ObjectManagerTest, DuplicateReplyIsIgnoredAndThePullCompletes) {
+  Build();
+  Put(1, Id(1), 3 * kMiB, 6);
+  tamper_ = [&](rpc::Envelope& e) {
+    if (e.has_pull_reply()) {
+      rpc::Envelope copy = e;
+      om_[0]->Handle(copy);  // the same reply twice
+    }
+    return true;
+  };
+  Fetch(kProcessSlot, Id(1), 1, 3 * kMiB);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 6));
+  EXPECT_EQ(reader_[0].started().size(), 3u);
+  EXPECT_EQ(om_[0]->stats().messages_rejected, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, DuplicatePullRequestKeepsOnePin) {
+  Build();
+  Put(1, Id(1), kMiB, 6);
+  tamper_ = [&](rpc::Envelope& e) {
+    if (e.has_pull_request()) {
+      rpc::Envelope copy = e;
+      om_[1]->Handle(copy);
+    }
+    return true;
+  };
+  Fetch(kProcessSlot, Id(1), 1, kMiB);
+  Pump();
+  EXPECT_EQ(Fetched(kProcessSlot).at(0).error(), "");
+  EXPECT_EQ(om_[1]->stats().messages_rejected, 1u);
+  ExpectNothingHeld();  // the single PullDone released the single pin
+}
+
+}  // namespace
+}  // namespace raympi
