@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -23,7 +24,9 @@
 #include "common/shm_bus.h"
 #include "common/shm_janitor.h"
 #include "gcs_rank/gcs_server.h"
+#include "objects/object_manager.h"
 #include "objects/object_store.h"
+#include "objects/rma_window.h"
 #include "raylet_rank/node_manager.h"
 #include "raylet_rank/node_resources.h"
 #include "raylet_rank/worker_launcher.h"
@@ -221,35 +224,34 @@ std::string MakeJobKey() {
   return key;
 }
 
-bool IsObjectMessage(const rpc::Envelope& e) {
-  return e.has_fetch_object() || e.has_free_objects() || e.has_pull_request() ||
-         e.has_pull_reply() || e.has_pull_done();
+// The raylets' communicator (spare ranks get MPI_COMM_NULL) and each node's rank in it: the
+// object stores' RMA window spans exactly the raylets.
+MPI_Comm SplitRaylets(const Layout& layout, bool is_raylet, std::map<int, int>* rank_of_node) {
+  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Comm_split(MPI_COMM_WORLD, is_raylet ? 0 : MPI_UNDEFINED, layout.rank, &comm);
+  std::vector<int> world_ranks = layout.raylet_rank_of_node;
+  std::sort(world_ranks.begin(), world_ranks.end());
+  for (size_t node = 0; node < layout.raylet_rank_of_node.size(); ++node) {
+    auto at =
+        std::lower_bound(world_ranks.begin(), world_ranks.end(), layout.raylet_rank_of_node[node]);
+    (*rank_of_node)[static_cast<int>(node)] = static_cast<int>(at - world_ranks.begin());
+  }
+  return comm;
 }
 
-// The raylet's side of the object plane until transfers between nodes are wired in: objects
-// already in this node's store, and frees.
-void HandleObjectMessage(const rpc::Envelope& e, int node, ObjectStore* store,
-                         const std::function<void(const rpc::Envelope&)>& send) {
-  if (e.has_free_objects()) {
-    for (const std::string& raw : e.free_objects().object_ids()) {
-      auto id = ObjectId::FromBinary(raw);
-      if (id.ok()) (void)store->Delete(*id);
-    }
-    return;
-  }
-  if (!e.has_fetch_object()) return;
-  const rpc::FetchObject& fetch = e.fetch_object();
-  rpc::Envelope reply;
-  *reply.mutable_src() = MakeAddress(node, kRayletSlot);
-  *reply.mutable_dst() = e.src();
-  reply.mutable_object_fetched()->set_object_id(fetch.object_id());
-  auto id = ObjectId::FromBinary(fetch.object_id());
-  if (!id.ok() || !store->Contains(*id)) {
-    reply.mutable_object_fetched()->set_error(
-        "object " + (id.ok() ? id->Hex() : std::string("<corrupt id>")) + " is on node " +
-        std::to_string(fetch.node()) + "; transfers between nodes are not available yet");
-  }
-  send(reply);
+// Open MPI's default one-sided component (osc rdma) cannot make a window between hosts that
+// only have TCP (PLATFORM.md); osc pt2pt can, with MPI_THREAD_FUNNELED. So a job that spans
+// hosts without RDMA devices uses pt2pt, unless the user chose a component. Decided before
+// MPI_Init from the launcher's environment: the ranks on this host versus all ranks.
+void ChooseOneSidedComponent() {
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const char* all = std::getenv("OMPI_COMM_WORLD_SIZE");
+  if (std::getenv("OMPI_MCA_osc") != nullptr || local == nullptr || all == nullptr) return;
+  if (std::atoi(local) >= std::atoi(all)) return;  // one host
+  std::error_code ec;
+  std::filesystem::directory_iterator rdma("/sys/class/infiniband", ec);
+  if (!ec && rdma != std::filesystem::directory_iterator()) return;  // IB/RoCE: rdma or ucx
+  setenv("OMPI_MCA_osc", "pt2pt", 0);
 }
 
 int RunRank(const Flags& flags, const std::string& program) {
@@ -274,6 +276,8 @@ int RunRank(const Flags& flags, const std::string& program) {
   std::string bus_prefix = ShmPrefix(job_key, layout.my_node);
   std::unique_ptr<ShmBus> bus;
   std::unique_ptr<ObjectStore> store;
+  std::unique_ptr<MpiRmaWindow> window;
+  std::unique_ptr<ObjectManager> objects;
   MpiSpawnLauncher launcher;
   std::unique_ptr<WorkerPool> pool;
   std::unique_ptr<NodeManager> raylet;
@@ -310,6 +314,7 @@ int RunRank(const Flags& flags, const std::string& program) {
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     store = std::move(made.value());
+
     LaunchRequest base;
     base.program = program;
     base.driver_args.assign(flags.command.begin() + 1, flags.command.end());
@@ -332,6 +337,22 @@ int RunRank(const Flags& flags, const std::string& program) {
                                  : std::max(1, static_cast<int>(std::ceil(resources->num_cpus)));
     RAYMPI_LOG_INFO("node {}: {} CPUs, {} MiB, host {}", config.node, resources->num_cpus,
                     resources->memory_bytes >> 20, resources->host);
+  }
+
+  std::map<int, int> rank_of_node;
+  MPI_Comm raylet_comm = SplitRaylets(layout, is_raylet, &rank_of_node);
+  NoRemoteReader no_remote_reader;
+  if (is_raylet && layout.raylet_rank_of_node.size() > 1) {
+    auto created_window =
+        MpiRmaWindow::Create(raylet_comm, store->arena(), store->capacity(), rank_of_node);
+    if (!created_window.ok()) {
+      RAYMPI_LOG_ERROR(
+          "node {}: cannot expose its object store for one-sided MPI: {}. Between hosts over "
+          "TCP, run mpirun with --mca osc pt2pt (see docs/objects.md)",
+          layout.my_node, created_window.status().ToString());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    window = std::move(created_window.value());
   }
 
   RankLoop loop(loop_config, &transport, bus.get());
@@ -363,10 +384,12 @@ int RunRank(const Flags& flags, const std::string& program) {
   if (is_raylet) {
     raylet = std::make_unique<NodeManager>(config, pool.get(),
                                            [&](const rpc::Envelope& e) { loop.Send(e); });
+    RmaReader* reader = window ? static_cast<RmaReader*>(window.get()) : &no_remote_reader;
+    objects = std::make_unique<ObjectManager>(layout.my_node, store.get(), reader,
+                                              [&](const rpc::Envelope& e) { loop.Send(e); });
     loop.SetRayletHandler([&](rpc::Envelope& e) {
-      if (IsObjectMessage(e)) {
-        HandleObjectMessage(e, layout.my_node, store.get(),
-                            [&](const rpc::Envelope& r) { loop.Send(r); });
+      if (ObjectManager::Handles(e)) {
+        objects->Handle(e);
       } else {
         raylet->Handle(e);
       }
@@ -379,6 +402,7 @@ int RunRank(const Flags& flags, const std::string& program) {
   loop.SetTick([&] {
     if (raylet) raylet->Tick();
     if (gcs) gcs->Tick();
+    return objects && objects->Tick();
   });
   if (raylet) {
     Status st = raylet->Start();
@@ -393,6 +417,15 @@ int RunRank(const Flags& flags, const std::string& program) {
   });
   launcher.ReleaseAll();
   int exit_code = gcs ? gcs->exit_code() : 0;
+  // The manager first, then the window (collective over the raylets: each gets here once its
+  // loop is done; it waits for reads into the arena), then the store.
+  objects.reset();
+  if (window) {
+    Status closed = window->Close();
+    if (!closed.ok()) RAYMPI_LOG_WARN("closing the object window: {}", closed.ToString());
+    window.reset();
+  }
+  if (raylet_comm != MPI_COMM_NULL) MPI_Comm_free(&raylet_comm);
   bus.reset();
   store.reset();
   if (is_raylet) RemoveShmWithPrefix(bus_prefix);
@@ -463,6 +496,7 @@ int main(int argc, char** argv) {
   // The event loop sleeps for tens of microseconds between MPI polls; the default 50 us timer
   // slack would stretch every such sleep (PLATFORM.md measured this).
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  ChooseOneSidedComponent();
   int provided;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   int code = RunRank(flags, *program);

@@ -81,10 +81,14 @@ void RankLoop::Run(const std::function<bool()>& done) {
         worked = true;
       }
     }
-    if (tick_) tick_();
+    bool busy = tick_ && tick_();
     transport_->Progress();
     if (worked) {
       idle_sleep = std::chrono::microseconds{0};
+      continue;
+    }
+    if (busy) {
+      sched_yield();
       continue;
     }
     // Back off towards max_idle_sleep: idle ranks must leave the cores to the tasks.

@@ -38,8 +38,10 @@ class RankLoop {
   void SetRayletHandler(MessageHandler handler) { raylet_handler_ = std::move(handler); }
   // Handles frames for no component (a spare rank's Shutdown).
   void SetFallbackHandler(MessageHandler handler) { fallback_handler_ = std::move(handler); }
-  // Runs after every pass of the loop (timers, batched reports).
-  void SetTick(std::function<void()> tick) { tick_ = std::move(tick); }
+  // Runs after every pass of the loop (timers, batched reports, transfers). Returns true while
+  // it has work in progress that needs polling (bytes moving): the loop then yields instead
+  // of sleeping.
+  void SetTick(std::function<bool()> tick) { tick_ = std::move(tick); }
 
   // Delivers an envelope to its destination: a local component, the local bus, or MPI.
   void Send(const rpc::Envelope& envelope);
@@ -59,7 +61,7 @@ class RankLoop {
   ShmBus* bus_;
   MessageHandler gcs_handler_, raylet_handler_, fallback_handler_;
   std::chrono::steady_clock::time_point last_mpi_activity_{};
-  std::function<void()> tick_;
+  std::function<bool()> tick_;
 };
 
 }  // namespace raympi

@@ -42,6 +42,20 @@ class RmaReader {
   virtual size_t reads_in_flight() const = 0;
 };
 
+// The reader of a job with a single node: there is no other node's window to read. (Open MPI
+// cannot make a window over a single rank with its default component, and needs none.)
+class NoRemoteReader : public RmaReader {
+ public:
+  StatusOr<uint64_t> WindowSize(int node) const override {
+    return Status::NotFound("node " + std::to_string(node) + ": this job has a single node");
+  }
+  StatusOr<Handle> StartRead(int node, uint64_t, size_t, void*) override {
+    return WindowSize(node).status();
+  }
+  StatusOr<bool> Poll(Handle) override { return Status::NotFound("no reads in a one-node job"); }
+  size_t reads_in_flight() const override { return 0; }
+};
+
 // An MPI window over this raylet's arena, in a passive-target epoch (MPI_Win_lock_all with
 // MPI_MODE_NOCHECK) for its whole life; each read is an MPI_Rget, completed by MPI_Test.
 //

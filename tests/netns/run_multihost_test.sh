@@ -12,8 +12,9 @@ here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 hosts="$here/netns_hosts.sh"
 raympi="$build/bin/raympi"
 app="$build/tests/mpi/tasks_test"
-for f in "$raympi" "$app"; do
-  [ -x "$f" ] || { echo "FAIL: $f is missing (build raympi_launcher and tasks_test)"; exit 1; }
+objects_app="$build/tests/mpi/objects_test"
+for f in "$raympi" "$app" "$objects_app"; do
+  [ -x "$f" ] || { echo "FAIL: $f is missing (build raympi_launcher, tasks_test, objects_test)"; exit 1; }
 done
 
 now() { date +%s.%N; }
@@ -85,6 +86,19 @@ for i in 0 1; do
   grep -q "node $i: .* host ${prefix}h$i\$" "$log" || fail "node $i did not report host ${prefix}h$i"
 done
 grep -q "tasks_test: 0 failure(s)" "$log" || fail "tasks_test did not report 0 failures"
+
+# Large objects made on one host and read on the other: one-sided MPI over TCP (osc pt2pt, which
+# raympi picks itself for hosts without RDMA devices).
+t=$(now)
+log="$state/objects.log"
+NETNS_RUN_TIMEOUT=150 in_bg "$hosts" run "$state" -- \
+  mpirun -n 2 --hostfile "$state/hostfile" --map-by node \
+  "$raympi" --num-cpus 2 --object-store-memory 256MiB "$objects_app" local 2 </dev/null >"$log" 2>&1
+rc=$?
+cat "$log"
+echo "raympi objects across 2 hosts: exit $rc ($(since "$t"))"
+[ $rc -eq 0 ] || fail "raympi objects_test across 2 hosts exited $rc"
+grep -q "objects_test local: 0 failure(s)" "$log" || fail "objects_test did not report 0 failures"
 
 # Tear down, then check that nothing is left.
 t=$(now)
