@@ -98,13 +98,13 @@ for ((r = 1; r <= repeats; ++r)); do
   mpi_args=()
   [[ -n "$half_rtt" ]] && mpi_args=(--mpi-half-rtt-us "$half_rtt")
 
-  run "1node.$r" mpirun -n 1 "$launcher" "$bench" --label 1node --json "$out/1node.$r.json" \
-    "${mpi_args[@]}" "${extra[@]}"
+  run "1node.$r" mpirun -n 1 "$launcher" "$bench" --label 1node --only sync,async \
+    --json "$out/1node.$r.json" "${mpi_args[@]}" "${extra[@]}"
   RAYMPI_PIPELINE_DEPTH=8 run "1node_depth8.$r" mpirun -x RAYMPI_PIPELINE_DEPTH -n 1 \
     "$launcher" "$bench" --label 1node --only async --json "$out/1node_depth8.$r.json" \
     "${extra[@]}"
   run "2vnodes.$r" mpirun -n 2 "$launcher" --ranks-per-node 1 "$bench" --label 2vnodes \
-    --json "$out/2vnodes.$r.json" "${mpi_args[@]}" "${extra[@]}"
+    --only sync,async --json "$out/2vnodes.$r.json" "${mpi_args[@]}" "${extra[@]}"
   RAYMPI_PIPELINE_DEPTH=8 run "2vnodes_depth8.$r" mpirun -x RAYMPI_PIPELINE_DEPTH -n 2 \
     "$launcher" --ranks-per-node 1 "$bench" --label 2vnodes --only async \
     --json "$out/2vnodes_depth8.$r.json" "${extra[@]}"

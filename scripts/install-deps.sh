@@ -11,6 +11,7 @@ packages=(
   libcli11-dev                    # the raympi launcher's flags
   libspdlog-dev libfmt-dev        # logging
   libgtest-dev libgmock-dev       # tests
+  python3                         # bench/run and its ctest smoke (stdlib only)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,6 +11,15 @@
 //   async  N tasks submitted, then `Get` of the whole vector: tasks/s, best and median run;
 //          compared with Ray's published single-client async figure. Honours
 //          RAYMPI_PIPELINE_DEPTH (the row name says the depth when it is not 1).
+//   clients  the async scenario from C driver threads at once (default: one per CPU of the
+//          job), N tasks in all: what the runtime sustains when the submitter is not the limit.
+//   array  Put a std::vector<double> of --array-mib MiB, pass it to a task that returns it,
+//          Get the result: round-trip ms and GB/s (2 x size / time: the value crosses twice).
+//          --array-node N pins the task to node N, so the value crosses between nodes.
+// --only takes a comma list of these (default all). With --launch-epoch-us T (the wall-clock
+// time, in us since the epoch, at which the caller ran mpirun), the first task's result is
+// timed from T (start-up), and a line `task_bench: shutdown_epoch_us=...` is printed just
+// before raympi::Shutdown so the caller can time the shut-down to the job's exit.
 //
 // Output: machine-readable rows `name,value,unit,baseline,ratio` (ratio = value / baseline),
 // then a human table; `--json PATH` also writes the rows and the raw samples as JSON.
@@ -24,7 +33,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 int Noop(int i) { return i; }
@@ -35,7 +46,9 @@ int Spin(int i, int us) {
   }
   return i;
 }
-RAYMPI_REMOTE(Noop, Spin);
+// Returns its argument: the array round trip (the vector crosses to the worker and back).
+std::vector<double> Echo(std::vector<double> v) { return v; }
+RAYMPI_REMOTE(Noop, Spin, Echo);
 
 namespace {
 
@@ -49,7 +62,7 @@ constexpr double kRayAsyncTasksPerSecond = 8000;
 struct Options {
   std::string label = "raympi";
   std::string json_path;
-  std::string only = "all";  // all, sync, async
+  std::string only = "all";  // comma list of sync, async, clients, array; or all
   double mpi_half_rtt_us = 0;  // 0: no MPI baseline given
   int warmup = 500;
   int sync_tasks = 2000;
@@ -58,14 +71,39 @@ struct Options {
   int async_runs = 5;
   bool spread = false;  // SPREAD strategy instead of the default
   int task_us = 0;      // > 0: async tasks spin this long instead of returning at once
+  int clients = 0;      // threads of the clients scenario; 0: one per CPU of the job
+  int array_mib = 64;
+  int array_runs = 5;
+  int array_node = -1;  // >= 0: the echo task runs on this node (an object crossing nodes)
+  double launch_epoch_us = 0;  // > 0: time the first task from this moment (start-up)
+
+  bool Runs(const std::string& scenario) const {
+    if (only == "all") return true;
+    std::stringstream list(only);
+    std::string item;
+    while (std::getline(list, item, ',')) {
+      if (item == scenario) return true;
+    }
+    return false;
+  }
+  bool OnlyKnownScenarios() const {
+    if (only == "all") return true;
+    std::stringstream list(only);
+    std::string item;
+    while (std::getline(list, item, ',')) {
+      if (item != "sync" && item != "async" && item != "clients" && item != "array") return false;
+    }
+    return true;
+  }
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: mpirun -n K raympi [raympi flags] task_bench [--label NAME] [--json PATH]\n"
-               "  [--only all|sync|async] [--mpi-half-rtt-us X] [--warmup N]\n"
+               "  [--only all|sync,async,clients,array] [--mpi-half-rtt-us X] [--warmup N]\n"
                "  [--sync-tasks N] [--sync-runs N] [--async-tasks N] [--async-runs N]\n"
-               "  [--spread 0|1] [--task-us N]\n");
+               "  [--spread 0|1] [--task-us N] [--clients N] [--array-mib N] [--array-runs N]\n"
+               "  [--array-node N] [--launch-epoch-us T]\n");
 }
 
 bool ParseOptions(int argc, char** argv, Options* o) {
@@ -95,12 +133,23 @@ bool ParseOptions(int argc, char** argv, Options* o) {
       o->task_us = std::atoi(v.c_str());
     } else if (a == "--async-runs") {
       o->async_runs = std::atoi(v.c_str());
+    } else if (a == "--clients") {
+      o->clients = std::atoi(v.c_str());
+    } else if (a == "--array-mib") {
+      o->array_mib = std::atoi(v.c_str());
+    } else if (a == "--array-node") {
+      o->array_node = std::atoi(v.c_str());
+    } else if (a == "--array-runs") {
+      o->array_runs = std::atoi(v.c_str());
+    } else if (a == "--launch-epoch-us") {
+      o->launch_epoch_us = std::atof(v.c_str());
     } else {
       return false;
     }
   }
-  return (o->only == "all" || o->only == "sync" || o->only == "async") && o->warmup >= 0 &&
-         o->sync_tasks > 0 && o->sync_runs > 0 && o->async_tasks > 0 && o->async_runs > 0;
+  return o->OnlyKnownScenarios() && o->warmup >= 0 && o->sync_tasks > 0 && o->sync_runs > 0 &&
+         o->async_tasks > 0 && o->async_runs > 0 && o->clients >= 0 && o->array_mib > 0 &&
+         o->array_runs > 0;
 }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -190,6 +239,73 @@ std::vector<double> RunAsync(const Options& o, std::vector<double>* submit_us) {
   return tasks_per_s;
 }
 
+// The async scenario from `clients` threads at once, `n` tasks in all. Returns tasks/s.
+double ClientsRound(int clients, int n) {
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(static_cast<size_t>(clients), 0);
+  auto start = Clock::now();
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([c, clients, n, &wrong] {
+      std::vector<raympi::ObjectRef<int>> refs;
+      for (int i = c; i < n; i += clients) refs.push_back(raympi::Task(Noop).Remote(i));
+      auto values = raympi::Get(refs);
+      for (size_t k = 0; k < values.size(); ++k) {
+        if (*values[k] != c + static_cast<int>(k) * clients) ++wrong[static_cast<size_t>(c)];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  double rate = n / Seconds(Clock::now() - start);
+  for (int w : wrong) Check(w == 0, "a clients task returned the wrong value");
+  return rate;
+}
+
+std::vector<double> RunClients(const Options& o, int clients) {
+  ClientsRound(clients, std::max(clients, std::min(o.warmup * 2, o.async_tasks)));
+  std::vector<double> tasks_per_s;
+  for (int run = 0; run < o.async_runs; ++run) {
+    tasks_per_s.push_back(ClientsRound(clients, o.async_tasks));
+  }
+  return tasks_per_s;
+}
+
+// One CPU per client: the CPUs the job's nodes offer.
+int JobCpus() {
+  double cpus = 0;
+  for (const raympi::NodeInfo& node : raympi::Nodes()) {
+    auto it = node.total.find("CPU");
+    if (it != node.total.end()) cpus += it->second;
+  }
+  return std::max(1, static_cast<int>(cpus));
+}
+
+// Put, a task that returns the vector, Get: per-run round-trip seconds (after one warm-up, so
+// the first touch of fresh memory is not what is timed).
+std::vector<double> RunArray(const Options& o) {
+  const size_t count = static_cast<size_t>(o.array_mib) * (1 << 20) / sizeof(double);
+  std::vector<double> data(count);
+  for (size_t i = 0; i < count; ++i) data[i] = static_cast<double>(i);
+  std::vector<double> seconds;
+  for (int run = 0; run <= o.array_runs; ++run) {
+    auto start = Clock::now();
+    auto ref = raympi::Put(data);
+    auto strategy = o.array_node >= 0 ? raympi::NodeAffinity(o.array_node)
+                                      : raympi::DefaultStrategy();
+    auto back = raympi::Get(raympi::Task(Echo).SetSchedulingStrategy(strategy).Remote(ref));
+    double s = Seconds(Clock::now() - start);
+    Check(back->size() == count && (*back)[count - 1] == data[count - 1] && (*back)[1] == 1.0,
+          "the array came back different");
+    if (run > 0) seconds.push_back(s);
+  }
+  return seconds;
+}
+
+double EpochUs() {
+  return std::chrono::duration<double, std::micro>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string Number(double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.6g", v);
@@ -216,8 +332,18 @@ int main(int argc, char** argv) {
   const std::string async_name = depth == 1 ? "async" : "async_depth" + std::to_string(depth);
 
   std::vector<Row> rows;
-  std::vector<double> sync_runs, sync_latencies, async_runs, async_submit;
-  if (o.only != "async") {
+  if (o.launch_epoch_us > 0) {
+    // Start-up as a user sees it: from mpirun to the first task's result in hand.
+    double init_done = EpochUs();
+    Check(*raympi::Get(raympi::Task(Noop).Remote(7)) == 7, "first task");
+    double first = EpochUs();
+    rows.push_back({o.label + ".startup.init_ms", (init_done - o.launch_epoch_us) / 1e3, "ms", 0});
+    rows.push_back(
+        {o.label + ".startup.first_result_ms", (first - o.launch_epoch_us) / 1e3, "ms", 0});
+  }
+  std::vector<double> sync_runs, sync_latencies, async_runs, async_submit, clients_runs,
+      array_seconds;
+  if (o.Runs("sync")) {
     sync_runs = RunSync(o, &sync_latencies);
     double us = Median(sync_runs);
     double mpi_rtt = 2 * o.mpi_half_rtt_us;  // a task round trip against an MPI round trip
@@ -226,7 +352,7 @@ int main(int argc, char** argv) {
     rows.push_back({o.label + ".sync.latency_p50", Percentile(sync_latencies, 50), "us", 0});
     rows.push_back({o.label + ".sync.latency_p99", Percentile(sync_latencies, 99), "us", 0});
   }
-  if (o.only != "sync") {
+  if (o.Runs("async")) {
     async_runs = RunAsync(o, &async_submit);
     double best = *std::max_element(async_runs.begin(), async_runs.end());
     rows.push_back({o.label + "." + async_name + ".tasks_per_s_best", best, "tasks/s",
@@ -235,6 +361,19 @@ int main(int argc, char** argv) {
                     "tasks/s", kRayAsyncTasksPerSecond});
     rows.push_back(
         {o.label + "." + async_name + ".submit_us_per_task", Median(async_submit), "us", 0});
+  }
+  if (o.Runs("clients")) {
+    const int clients = o.clients > 0 ? o.clients : JobCpus();
+    clients_runs = RunClients(o, clients);
+    rows.push_back({o.label + ".async_clients" + std::to_string(clients) + ".tasks_per_s_median",
+                    Median(clients_runs), "tasks/s", kRayAsyncTasksPerSecond});
+  }
+  if (o.Runs("array")) {
+    array_seconds = RunArray(o);
+    const double s = Median(array_seconds);
+    const std::string name = o.label + ".array_" + std::to_string(o.array_mib) + "MiB";
+    rows.push_back({name + ".round_trip_ms", s * 1e3, "ms", 0});
+    rows.push_back({name + ".GBps", 2.0 * o.array_mib * (1 << 20) / s / 1e9, "GB/s", 0});
   }
 
   std::printf("name,value,unit,baseline,ratio\n");
@@ -279,11 +418,17 @@ int main(int argc, char** argv) {
     json << "  ],\n  \"samples\": {\n    \"sync_us_per_task_runs\": " << JsonArray(sync_runs)
          << ",\n    \"async_tasks_per_s_runs\": " << JsonArray(async_runs)
          << ",\n    \"async_submit_us_per_task_runs\": " << JsonArray(async_submit)
+         << ",\n    \"clients_tasks_per_s_runs\": " << JsonArray(clients_runs)
+         << ",\n    \"array_round_trip_s_runs\": " << JsonArray(array_seconds)
          << "\n  }\n}\n";
     if (!json) {
       std::fprintf(stderr, "task_bench: cannot write %s\n", o.json_path.c_str());
       ++g_errors;
     }
+  }
+  if (o.launch_epoch_us > 0) {
+    std::printf("task_bench: shutdown_epoch_us=%.0f\n", EpochUs());
+    std::fflush(stdout);
   }
   raympi::Shutdown();
   return g_errors == 0 ? 0 : 1;

@@ -1,0 +1,105 @@
+"""THE list of benchmarks bench/run runs: one entry each. Adding a benchmark is adding an
+entry to BENCHMARKS (and, to compare it with something, a line in report.COMPARISONS).
+
+An entry's program prints result rows `name,value,unit,baseline,ratio` on stdout. An entry
+whose program is not built and that is marked `planned` reports "not yet implemented"; a peer
+whose Python module is missing reports "peer not installed"; anything else that goes wrong
+reports FAILED with the reason."""
+import time
+from dataclasses import dataclass, field
+
+PYTHON = "/usr/bin/python3"  # Debian's: the one that sees python3-distributed and mpi4py
+SCALING_NODES = [1, 2, 4, 8, 16]
+SCALING_NODES_QUICK = [1, 2]
+QUICK_ARRAY_MIB = 16  # --quick: a smaller array, so the CI smoke stays short
+
+
+@dataclass
+class Bench:
+    name: str
+    section: str
+    command: object  # ctx -> argv, called just before the run (it may read the clock)
+    needs: list = field(default_factory=list)  # paths under the build folder
+    planned: str = ""  # not written yet: why, shown while `needs` is missing
+    peer_module: str = ""  # a Python module the peer needs (checked with PYTHON)
+    timeout_s: int = 300
+    quick: bool = True  # also part of --quick (else a "skipped (--quick)" row)
+    alias: tuple = ()  # (new name, name prefix, unit): copy the first matching row
+    times_shutdown: bool = False  # the program prints task_bench's shutdown stamp
+    derive: object = None  # [(name, value, unit)] -> more rows computed from them
+
+
+def task_bench(ctx, ranks, label, scenarios, *extra, vnodes=False):
+    argv = ["mpirun", "-n", str(ranks), ctx.build("bin/raympi")]
+    if vnodes:
+        argv += ["--ranks-per-node", "1"]
+    argv += [ctx.build("bench/tasks/task_bench"), "--label", label, "--only", scenarios]
+    if ctx.quick:
+        argv += ["--warmup", "50", "--sync-tasks", "200", "--sync-runs", "2",
+                 "--async-tasks", str(ctx.quick_tasks), "--async-runs", "2", "--array-runs", "1",
+                 "--array-mib", str(QUICK_ARRAY_MIB)]
+    return argv + list(extra)
+
+
+def launch_epoch_us():
+    return ["--launch-epoch-us", "%.0f" % (time.time() * 1e6)]
+
+
+def peer_flags(ctx, sync_tasks, async_tasks):
+    if ctx.quick:
+        return ["--sync-tasks", str(max(10, sync_tasks // 10)),
+                "--async-tasks", str(max(10, async_tasks // 10)), "--runs", "1",
+                "--array-mib", str(QUICK_ARRAY_MIB)]
+    return ["--sync-tasks", str(sync_tasks), "--async-tasks", str(async_tasks)]
+
+
+RAYMPI_NEEDS = ["bin/raympi", "bench/tasks/task_bench"]
+
+BENCHMARKS = [
+    # Baselines: the same machine with nothing of raympi.
+    Bench("mpi.pingpong", "baselines",
+          lambda ctx: ["mpirun", "-n", "2", ctx.build("bench/baseline/mpi_pingpong")]
+          + (["--iters", "5000", "--warmup", "500", "--runs", "3"] if ctx.quick else []),
+          needs=["bench/baseline/mpi_pingpong"], timeout_s=120,
+          derive=lambda rows: [(n.replace("half_rtt", "rtt"), 2 * v, u)
+                               for n, v, u in rows if n.endswith(".half_rtt")]),
+    # Contract for the program: print a row `mpi.get...,VALUE,GB/s,,` for a 64 MiB MPI_Get.
+    Bench("mpi.get", "baselines",
+          lambda ctx: ["mpirun", "-n", "2", ctx.build("bench/baseline/mpi_get_bench")],
+          needs=["bench/baseline/mpi_get_bench"], timeout_s=120,
+          planned="bench/baseline/mpi_get_bench.cc is being written on another branch",
+          alias=("mpi.get.GBps", "mpi.get", "GB/s")),
+    Bench("hdf5.write_read", "baselines",
+          lambda ctx: ["mpirun", "-n", "1", ctx.build("bench/baseline/hdf5_bench")],
+          needs=["bench/baseline/hdf5_bench"], timeout_s=120,
+          planned="raw HDF5 write/read baseline comes later (issue 7)"),
+    # raympi.
+    Bench("raympi.1node", "raympi",
+          lambda ctx: task_bench(ctx, 1, "raympi.1node", "sync,async,clients,array"),
+          needs=RAYMPI_NEEDS),
+    Bench("raympi.2vnodes", "raympi",
+          lambda ctx: task_bench(ctx, 2, "raympi.2vnodes", "sync,async,array", "--array-node",
+                                 "1", vnodes=True),
+          needs=RAYMPI_NEEDS, quick=False),
+    # Peers, from Debian packages (bench/install-peers.sh).
+    Bench("mpi4py", "peers",
+          lambda ctx: ["mpirun", "-n", "1", PYTHON, ctx.repo("bench/peers/mpi4py_bench.py")]
+          + peer_flags(ctx, 2000, 10000),
+          peer_module="mpi4py.futures", timeout_s=300),
+    Bench("dask", "peers",
+          lambda ctx: [PYTHON, ctx.repo("bench/peers/dask_bench.py")] + peer_flags(ctx, 300, 2000),
+          peer_module="distributed", timeout_s=300),
+]
+
+
+def scaling_benchmarks(nodes):
+    """Async throughput, start-up and shut-down on K virtual nodes of 1 rank each."""
+    out = []
+    for k in nodes:
+        label = f"raympi.scale.vnodes{k}"
+        out.append(Bench(
+            label, "scaling",
+            lambda ctx, k=k, label=label: task_bench(ctx, k, label, "async", vnodes=True)
+            + launch_epoch_us(),
+            needs=RAYMPI_NEEDS, timeout_s=120 + 30 * k, times_shutdown=True))
+    return out

@@ -1,0 +1,131 @@
+"""What bench/run prints and writes: every measured row, then raympi against its baselines,
+peers and targets (ratio = raympi value / baseline value), then the scaling table."""
+import json
+import re
+from dataclasses import dataclass
+
+import results
+from results import Row
+
+RAY_ASYNC = 8000  # Ray's published single_client_tasks_async (ray microbenchmark), tasks/s
+
+
+@dataclass
+class Compare:
+    rows: str  # regex over raympi row names
+    baseline: object  # a row name (may use the regex's groups as {0}), or (value, label)
+    target: str = ""
+    met: object = None  # (value, ratio) -> bool
+
+
+COMPARISONS = [
+    Compare(r"raympi\.\w+\.sync\.us_per_task", "mpi.pingpong_8B.rtt", "<= 20x MPI RTT",
+            lambda v, r: r <= 20),
+    Compare(r"raympi\.\w+\.sync\.us_per_task", (10.0, "target 10 us"), "< 10 us",
+            lambda v, r: v < 10),
+    Compare(r"raympi\.\w+\.sync\.us_per_task", "mpi4py.sync.us_per_task"),
+    Compare(r"raympi\.\w+\.sync\.us_per_task", "dask.sync.us_per_task"),
+    Compare(r"raympi\.1node\.async\.tasks_per_s_median", (RAY_ASYNC, "Ray published"),
+            ">= 10x Ray", lambda v, r: r >= 10),
+    Compare(r"raympi\.1node\.async\.tasks_per_s_median", "mpi4py.async.tasks_per_s_median",
+            ">= 1x mpi4py", lambda v, r: r >= 1),
+    Compare(r"raympi\.1node\.async_clients\d+\.tasks_per_s_median",
+            "mpi4py.async.tasks_per_s_median", ">= 1x mpi4py", lambda v, r: r >= 1),
+    Compare(r"raympi\.1node\.async\.tasks_per_s_median", "dask.async.tasks_per_s_median"),
+    # {0}: the array size in the raympi row's name (--quick uses a smaller one).
+    Compare(r"raympi\.1node\.array_(\d+)MiB\.round_trip_ms", "mpi4py.array_{0}MiB.round_trip_ms"),
+    Compare(r"raympi\.1node\.array_(\d+)MiB\.round_trip_ms", "dask.array_{0}MiB.round_trip_ms"),
+    Compare(r"raympi\.\w+\.array_\d+MiB\.GBps", "mpi.get.GBps", ">= 0.8x MPI_Get",
+            lambda v, r: r >= 0.8),
+]
+
+
+def measured_rows(measurements, name_to_section):
+    rows = []
+    for name in measurements.order:
+        samples = measurements.samples[name]
+        rows.append(Row(name, measurements.median(name), measurements.units[name],
+                        section=name_to_section(name), samples=samples))
+    return rows
+
+
+def comparison_rows(measurements, status_of):
+    """One row per (raympi row, baseline) pair. status_of(row name) -> (status, reason) of the
+    benchmark that should have produced a missing baseline."""
+    out = []
+    for c in COMPARISONS:
+        for m in filter(None, (re.fullmatch(c.rows, n) for n in measurements.order)):
+            name = m.group(0)
+            value = measurements.median(name)
+            unit = measurements.units[name]
+            if isinstance(c.baseline, tuple):
+                base, base_name = c.baseline
+            else:
+                base_name = c.baseline.format(*m.groups())
+                base = measurements.median(base_name)
+            row = Row(f"{name} vs {base_name}", value, unit, base, base_name,
+                      section="comparisons", target=c.target)
+            if base is None:
+                row.status, row.reason = status_of(base_name)
+            elif base > 0:
+                row.ratio = value / base
+                if c.met:
+                    row.target_met = bool(c.met(value, row.ratio))
+            out.append(row)
+    return out
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def print_table(rows, out):
+    """Comparison rows print the raympi row under `benchmark` and the baseline's name after
+    the ratio, so that the columns stay aligned."""
+    section = None
+    for r in rows:
+        if r.section != section:
+            section = r.section
+            print(f"\n== {section}", file=out)
+            print(f"{'benchmark':<48} {'value':>9} {'unit':<8} {'baseline':>9} {'ratio':>7}  "
+                  + ("vs, target" if section == "comparisons" else ""), file=out)
+        name = r.name.split(" vs ")[0]
+        if r.status != results.OK:
+            vs = f" vs {r.baseline_name}" if r.baseline_name else ""
+            reason = f": {r.reason}" if r.reason else ""
+            print(f"{name:<48} {r.status}{vs}{reason}", file=out)
+            continue
+        extra = r.baseline_name
+        if r.target:
+            met = {True: "MET", False: "MISSED", None: ""}[r.target_met]
+            extra += f"  [target {r.target}: {met}]"
+        print(f"{name:<48} {fmt(r.value):>9} {r.unit:<8} {fmt(r.baseline):>9} "
+              f"{fmt(r.ratio):>7}  {extra}", file=out)
+
+
+def print_scaling(scaling, out):
+    if not scaling:
+        return
+    print("\n== scaling: K virtual nodes of 1 rank (mpirun -n K raympi --ranks-per-node 1), "
+          "medians", file=out)
+    print(f"{'K':>4} {'async tasks/s':>14} {'first result ms':>16} {'init ms':>9} "
+          f"{'shutdown ms':>12}", file=out)
+    for k, p in sorted(scaling.items()):
+        print(f"{k:>4} {fmt(p.get('tasks_per_s')):>14} {fmt(p.get('first_result_ms')):>16} "
+              f"{fmt(p.get('init_ms')):>9} {fmt(p.get('shutdown_ms')):>12}", file=out)
+
+
+def write_json(path, machine, rows, scaling, failed):
+    doc = {"benchmark": "raympi bench/run", "machine": machine, "failed": failed,
+           "rows": [r.as_json() for r in rows],
+           "scaling": {str(k): v for k, v in sorted(scaling.items())}}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    import os
+    os.replace(tmp, path)
