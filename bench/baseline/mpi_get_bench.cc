@@ -365,12 +365,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%8s %14.2f %14.2f %16.2f %14.2f %14.2f\n", label.c_str(), get, chunked,
                    alloc, pull, ratio);
       std::printf("mpi.get_win_create_%s,%.3f,GB/s,,\n", label.c_str(), get);
-      std::printf("mpi.rget_chunked_%s,%.3f,GB/s,mpi.get_win_create_%s,%.3f\n", label.c_str(),
-                  chunked, label.c_str(), chunked / get);
-      std::printf("mpi.get_win_allocate_%s,%.3f,GB/s,mpi.get_win_create_%s,%.3f\n", label.c_str(),
-                  alloc, label.c_str(), alloc / get);
-      std::printf("objects.pull_%s,%.3f,GB/s,mpi.get_win_create_%s,%.3f\n", label.c_str(), pull,
-                  label.c_str(), ratio);
+      // Rows for bench/run: the ratios are computed there (bench/suite/report.py); the pull's
+      // per-run median ratio, steadier on a shared machine, is its own row.
+      std::printf("mpi.rget_chunked_%s,%.3f,GB/s,,\n", label.c_str(), chunked);
+      std::printf("mpi.get_win_allocate_%s,%.3f,GB/s,,\n", label.c_str(), alloc);
+      std::printf("objects.pull_%s,%.3f,GB/s,,\n", label.c_str(), pull);
+      std::printf("objects.pull_%s_over_mpi_get.median_ratio,%.3f,x,,\n", label.c_str(), ratio);
     }
     std::fflush(stdout);
   }

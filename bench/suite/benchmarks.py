@@ -82,6 +82,13 @@ BENCHMARKS = [
           lambda ctx: task_bench(ctx, 2, "raympi.2vnodes", "sync,async,array", "--array-node",
                                  "1", vnodes=True),
           needs=RAYMPI_NEEDS, quick=False),
+    Bench("objects", "raympi",
+          lambda ctx: ["mpirun", "-n", "2", ctx.build("bin/raympi"), "--ranks-per-node", "1",
+                       "--object-store-memory", "1536MiB" if ctx.quick else "3GiB",
+                       "--object-store-prefault", ctx.build("bench/objects/object_bench")]
+          + (["--small-calls", "2000", "--big-mib", "256", "--remote-mib", "64", "--runs", "2"]
+             if ctx.quick else []),
+          needs=["bin/raympi", "bench/objects/object_bench"], timeout_s=300),
     # Peers, from Debian packages (bench/install-peers.sh).
     Bench("mpi4py", "peers",
           lambda ctx: ["mpirun", "-n", "1", PYTHON, ctx.repo("bench/peers/mpi4py_bench.py")]

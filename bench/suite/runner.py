@@ -103,7 +103,8 @@ def run_entry(entry, ctx, args, out_dir, repeat, measurements, section_of):
         rows += entry.derive(rows)
     if entry.alias:
         new, prefix, unit = entry.alias
-        rows += [(new, v, u) for n, v, u in rows[:1] if n.startswith(prefix) and u == unit]
+        matching = [(new, v, u) for n, v, u in rows if n.startswith(prefix) and u == unit]
+        rows += matching[:1]
     if entry.times_shutdown:
         stamp = re.search(r"task_bench: shutdown_epoch_us=([0-9.]+)", text)
         if not stamp:

@@ -1,0 +1,88 @@
+// Object-plane microbenchmarks of a raympi job (run under the launcher):
+//   put_small   Put of an 8-byte value, calls per second
+//   get_small   Get of an 8-byte value, calls per second
+//   put_1GiB    Put of a 1 GiB std::vector<char>, GB/s (one copy into the store)
+//   get_remote  GetView on node 0 of an object made on node 1 (a pull between raylets), GB/s,
+//               for --remote-mib MiB; needs 2 nodes (--ranks-per-node 1 with mpirun -n 2)
+// Prints rows `name,value,unit,baseline,ratio` (bench/run's format); the baselines (Ray's
+// published figures, raw MPI_Get) are compared in bench/suite/report.py.
+#include <raympi/raympi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<char> MakeBytes(size_t n) { return std::vector<char>(n, 'x'); }
+RAYMPI_REMOTE(MakeBytes);
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+void Row(const std::string& name, double value, const std::string& unit) {
+  std::printf("%s,%.3f,%s,,\n", name.c_str(), value, unit.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  raympi::Init(argc, argv);
+  int small_calls = 20000;
+  size_t big_mib = 1024;
+  size_t remote_mib = 256;
+  int runs = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--small-calls") small_calls = std::atoi(argv[i + 1]);
+    if (a == "--big-mib") big_mib = std::strtoull(argv[i + 1], nullptr, 10);
+    if (a == "--remote-mib") remote_mib = std::strtoull(argv[i + 1], nullptr, 10);
+    if (a == "--runs") runs = std::atoi(argv[i + 1]);
+  }
+
+  auto start = Clock::now();
+  std::vector<raympi::ObjectRef<double>> small;
+  small.reserve(small_calls);
+  for (int i = 0; i < small_calls; ++i) small.push_back(raympi::Put(static_cast<double>(i)));
+  Row("objects.put_small.calls_per_s", small_calls / Seconds(Clock::now() - start), "calls/s");
+  start = Clock::now();
+  double sum = 0;
+  for (const auto& ref : small) sum += *raympi::Get(ref);
+  Row("objects.get_small.calls_per_s", small_calls / Seconds(Clock::now() - start), "calls/s");
+  if (sum < 0) return 1;
+  small.clear();
+
+  // The best of a few runs: the first touches fresh store pages unless prefaulted.
+  std::vector<char> big(big_mib << 20, 'b');
+  double best = 0;
+  for (int run = 0; run < runs; ++run) {
+    start = Clock::now();
+    auto ref = raympi::Put(big);
+    double s = Seconds(Clock::now() - start);
+    best = std::max(best, static_cast<double>(big.size()) / s / 1e9);
+  }
+  Row("objects.put_" + std::to_string(big_mib) + "MiB.GBps", best, "GB/s");
+
+  if (raympi::Nodes().size() > 1) {
+    const size_t bytes = remote_mib << 20;
+    best = 0;
+    for (int run = 0; run < runs; ++run) {
+      auto made = raympi::Task(MakeBytes).SetSchedulingStrategy(raympi::NodeAffinity(1)).Remote(
+          bytes);
+      raympi::Wait(std::vector<raympi::ObjectRef<std::vector<char>>>{made}, 1);
+      start = Clock::now();
+      raympi::ArrayView<char> view = raympi::GetView(made);
+      double s = Seconds(Clock::now() - start);
+      if (view.size() != bytes || view[bytes - 1] != 'x') {
+        std::fprintf(stderr, "object_bench: the pulled object is wrong\n");
+        return 1;
+      }
+      best = std::max(best, static_cast<double>(bytes) / s / 1e9);
+    }
+    Row("objects.get_remote_" + std::to_string(remote_mib) + "MiB.GBps", best, "GB/s");
+  }
+  return 0;
+}
