@@ -1,5 +1,6 @@
 #include "worker/core_worker.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,7 +61,11 @@ CoreWorker::CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> b
     : config_(config),
       bus_(std::move(bus)),
       store_(std::move(store)),
-      pid_(static_cast<uint32_t>(getpid())) {}
+      pid_(static_cast<uint32_t>(getpid())),
+      role_(config.receiver_grace, [this] {
+        receiver_woken_.store(true, std::memory_order_relaxed);
+        bus_->Wake(config_.slot);
+      }) {}
 
 CoreWorker::~CoreWorker() { Stop(); }
 
@@ -68,11 +73,8 @@ void CoreWorker::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    for (Waiter* w : waiters_) w->cv.notify_one();
+    role_.Stop();  // wakes every waiting thread and whoever receives
   }
-  objects_cv_.notify_all();
-  tasks_cv_.notify_all();
-  bus_->Wake(config_.slot);
   if (io_thread_.joinable()) io_thread_.join();
 }
 
@@ -106,42 +108,110 @@ ObjectId CoreWorker::NextObjectId() {
   return id;
 }
 
-// ---- io thread --------------------------------------------------------------------------------
+// ---- receiving: the io thread, or a thread that waits -----------------------------------------
+
+void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* frame,
+                             std::chrono::steady_clock::time_point deadline, bool spin) {
+  using Clock = std::chrono::steady_clock;
+  std::chrono::microseconds timeout(100000);
+  for (auto& [key, q] : queues_) {
+    for (auto& l : q.leases) {
+      if (l.in_flight == 0) timeout = std::min(timeout, config_.lease_idle_timeout);
+    }
+  }
+  if (deadline != Clock::time_point::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+    timeout = std::max(std::chrono::microseconds(0), std::min(timeout, left));
+  }
+  role_.BeginReceive();
+  lock.unlock();
+  StatusOr<bool> got = false;
+  bool woken = false;
+  // Spins that found nothing (a long task, an idle worker) make the next ones rarer: after k
+  // misses in a row, 2^k - 1 receives (at most 15) sleep at once; a hit spins again every time.
+  if (spin && spin_skip_ > 0) {
+    --spin_skip_;
+    spin = false;
+  }
+  if (spin && config_.receive_spin.count() > 0) {
+    // A reply to a waiting thread is usually microseconds away: poll, yielding the core to
+    // whoever needs it, before paying for a futex sleep and wake-up. TryReceive leaves a Wake
+    // pending, so the Receive below still returns at once for a wake-up that ends the spin.
+    const auto spin_end = Clock::now() + std::min(config_.receive_spin, timeout);
+    receiver_woken_.store(false, std::memory_order_relaxed);  // stale; the bus Wake is sticky
+    for (;;) {
+      got = bus_->TryReceive(config_.slot, frame);
+      if (!got.ok() || *got) break;
+      if (receiver_woken_.exchange(false, std::memory_order_relaxed)) {
+        woken = true;
+        break;
+      }
+      if (Clock::now() >= spin_end) break;
+      sched_yield();
+    }
+    if (got.ok() && *got) {
+      spin_misses_ = 0;
+    } else if (!woken) {
+      spin_misses_ = std::min(spin_misses_ + 1, 4);
+      spin_skip_ = (1 << spin_misses_) - 1;
+    }
+  }
+  if (got.ok() && !*got && !woken) got = bus_->Receive(config_.slot, frame, timeout);
+  lock.lock();
+  role_.EndReceive();
+  Outbox out;
+  if (!got.ok()) {
+    RAYMPI_LOG_ERROR("mailbox receive failed: {}", got.status().ToString());
+  } else if (*got) {
+    rpc::Envelope envelope;
+    Status st = DecodeFrame(*frame, &envelope);
+    if (st.ok()) {
+      Handle(envelope, out);
+    } else {
+      RAYMPI_LOG_ERROR("dropping a malformed message: {}", st.ToString());
+    }
+  }
+  ReturnIdleLeases(out);
+  FlushReleases(out);
+  if (!out.empty()) {
+    lock.unlock();
+    SendAll(out);
+    lock.lock();
+  }
+}
+
+template <typename Done>
+void CoreWorker::BlockUntil(std::unique_lock<std::mutex>& lock, ReceiverRole::Seat& seat,
+                            const Done& done, std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
+  auto finished = [&] { return stopping_ || done(); };
+  std::string frame;
+  while (!finished()) {
+    if (deadline != Clock::time_point::max() && Clock::now() >= deadline) return;
+    if (!role_.Acquire(lock, seat, finished, deadline)) continue;
+    while (!finished() && (deadline == Clock::time_point::max() || Clock::now() < deadline)) {
+      ReceiveOnce(lock, &frame, deadline, /*spin=*/true);
+    }
+    role_.Release(seat);
+  }
+}
+
+void CoreWorker::WaitFor(std::unique_lock<std::mutex>& lock, Waiter& waiter,
+                         std::chrono::steady_clock::time_point deadline) {
+  BlockUntil(
+      lock, waiter, [&] { return waiter.ready >= waiter.num; }, deadline);
+}
 
 void CoreWorker::IoLoop() {
   std::string frame;
-  for (;;) {
-    std::chrono::microseconds timeout(100000);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      for (auto& [key, q] : queues_) {
-        for (auto& l : q.leases) {
-          if (l.in_flight == 0) timeout = std::min(timeout, config_.lease_idle_timeout);
-        }
-      }
+  std::unique_lock<std::mutex> lock(mu_);
+  // Receives only while no user thread waits (e.g. the driver runs user code, a worker
+  // executes a task), so that borrowers, lease replies and timers are still served then.
+  while (role_.IoAcquire(lock)) {
+    while (!stopping_ && !role_.IoMustYield()) {
+      ReceiveOnce(lock, &frame, std::chrono::steady_clock::time_point::max(), /*spin=*/false);
     }
-    auto got = bus_->Receive(config_.slot, &frame, timeout);
-    Outbox out;
-    if (!got.ok()) {
-      RAYMPI_LOG_ERROR("mailbox receive failed: {}", got.status().ToString());
-      continue;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (*got) {
-        rpc::Envelope envelope;
-        Status st = DecodeFrame(frame, &envelope);
-        if (st.ok()) {
-          Handle(envelope, out);
-        } else {
-          RAYMPI_LOG_ERROR("dropping a malformed message: {}", st.ToString());
-        }
-      }
-      ReturnIdleLeases(out);
-      FlushReleases(out);
-    }
-    SendAll(out);
+    role_.IoRelease();
   }
 }
 
@@ -155,7 +225,7 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       break;
     case rpc::Envelope::kPushTask:
       pushed_.push_back(std::move(*envelope.mutable_push_task()));
-      tasks_cv_.notify_one();
+      role_.Notify(task_seat_);
       break;
     case rpc::Envelope::kGetObject: {
       const std::string& id = envelope.get_object().object_id();
@@ -203,15 +273,13 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       auto it = node_requests_.find(envelope.request_id());
       if (it != node_requests_.end()) {
         it->second = std::move(*envelope.mutable_cluster_view());
-        objects_cv_.notify_all();
+        role_.NotifyAll();
       }
       break;
     }
     case rpc::Envelope::kShutdown:
       stopping_ = true;
-      for (Waiter* w : waiters_) w->cv.notify_one();
-      objects_cv_.notify_all();
-      tasks_cv_.notify_all();
+      role_.Stop();
       break;
     default:
       RAYMPI_LOG_WARN("core worker ignores message type {}",
@@ -263,14 +331,11 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
     if (report_block) SetBlocked(true);
     lock.lock();
   }
-  waiters_.insert(&waiter);
-  auto done = [&] { return stopping_ || waiter.ready >= num; };
-  if (timeout_ms < 0) {
-    waiter.cv.wait(lock, done);
-  } else {
-    waiter.cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), done);
-  }
-  waiters_.erase(&waiter);
+  auto deadline = timeout_ms < 0
+                      ? std::chrono::steady_clock::time_point::max()
+                      : std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  BlockUntil(
+      lock, waiter, [&] { return waiter.ready >= num; }, deadline);
   std::vector<bool> ready;
   // Looked up again: an entry nobody refers to may have been released meanwhile.
   for (const std::string& id : ids) {
@@ -302,7 +367,10 @@ std::vector<NodeInfo> CoreWorker::Nodes() {
   lock.unlock();
   SendAll(out);
   lock.lock();
-  objects_cv_.wait(lock, [&] { return stopping_ || node_requests_[id].has_value(); });
+  ReceiverRole::Seat seat;
+  BlockUntil(
+      lock, seat, [&] { return node_requests_[id].has_value(); },
+      std::chrono::steady_clock::time_point::max());
   std::optional<rpc::ClusterView> view = std::move(node_requests_[id]);
   node_requests_.erase(id);
   if (!view) throw Error("raympi::Nodes: the job is shutting down");
@@ -620,8 +688,12 @@ void CoreWorker::RunTaskLoop() {
   for (;;) {
     rpc::PushTask push;
     {
+      // Idle, this thread receives the mailbox itself and runs the next pushed task without a
+      // hand-off; while it executes, the io thread takes over (after the receiver grace).
       std::unique_lock<std::mutex> lock(mu_);
-      tasks_cv_.wait(lock, [&] { return stopping_ || !pushed_.empty(); });
+      BlockUntil(
+          lock, task_seat_, [&] { return !pushed_.empty(); },
+          std::chrono::steady_clock::time_point::max());
       if (stopping_) return;
       push = std::move(pushed_.front());
       pushed_.pop_front();

@@ -2,12 +2,14 @@
 // creates, resolves task arguments, leases workers from raylets and pushes tasks straight to
 // them (Ray's direct task path), and, in a worker, executes the tasks pushed to it.
 //
-// Thread-safety: the public methods are safe from any thread. One io thread receives this
-// process's mailbox; user threads (the driver's main, a worker's task thread) call
-// Put/Submit/Get/Wait. State is guarded by mu_; messages are sent after mu_ is released so a
-// full peer mailbox can never block a thread that holds it.
+// Thread-safety: the public methods are safe from any thread. One thread at a time receives this
+// process's mailbox (ReceiverRole): a user thread that blocks (Get/Wait, a worker's idle task
+// thread) receives and handles messages itself, and the io thread does while no user thread
+// waits. State is guarded by mu_; messages are sent after mu_ is released so a full peer
+// mailbox can never block a thread that holds it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -27,6 +29,7 @@
 #include "objects/object_store.h"
 #include "raympi.pb.h"
 #include "raympi/runtime.h"
+#include "worker/receiver_role.h"
 
 namespace raympi {
 
@@ -45,6 +48,13 @@ struct CoreWorkerConfig {
   // running one on a worker while other CPUs may be free (and can deadlock nested Gets).
   int pipeline_depth = 1;
   std::chrono::microseconds lease_idle_timeout{10000};
+  // How long the mailbox may go unreceived after a user thread stopped waiting before the io
+  // thread takes it over: short gaps between waits (a loop of synchronous tasks) then cost no
+  // thread hand-off. Also bounds how late a busy worker or driver answers a message.
+  std::chrono::microseconds receiver_grace{500};
+  // A user thread that receives polls its mailbox, yielding the core, this long before it
+  // sleeps on the mailbox futex (a wake-up from that sleep costs tens of microseconds on a VM).
+  std::chrono::microseconds receive_spin{50};
 };
 
 class CoreWorker : public internal::Runtime {
@@ -81,10 +91,9 @@ class CoreWorker : public internal::Runtime {
  private:
   using Outbox = std::vector<rpc::Envelope>;
   // A thread in Wait/Get: woken when `ready` reaches `num` (or the job stops).
-  struct Waiter {
+  struct Waiter : ReceiverRole::Seat {
     int num = 0;
     int ready = 0;
-    std::condition_variable cv;
   };
   struct ObjectEntry {
     bool ready = false;
@@ -130,6 +139,20 @@ class CoreWorker : public internal::Runtime {
   CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus,
              std::shared_ptr<ObjectStore> store);
   void IoLoop();
+  // Requires mu_ (held by `lock`). Returns when done() holds, `deadline` passes or the job
+  // stops; meanwhile receives and handles messages on this thread whenever it can take the
+  // receiver role.
+  template <typename Done>
+  void BlockUntil(std::unique_lock<std::mutex>& lock, ReceiverRole::Seat& seat, const Done& done,
+                  std::chrono::steady_clock::time_point deadline);
+  // Requires mu_ and the receiver role: receives one message (waiting up to the next timer or
+  // `deadline`), handles it and sends what it produced; mu_ is released while receiving and
+  // sending.
+  void ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* frame,
+                   std::chrono::steady_clock::time_point deadline, bool spin);
+  // BlockUntil the waiter's count reaches its number (time_point::max(): no deadline).
+  void WaitFor(std::unique_lock<std::mutex>& lock, Waiter& waiter,
+               std::chrono::steady_clock::time_point deadline);
   void Handle(rpc::Envelope& envelope, Outbox& out);
   void SendAll(Outbox& out);
   rpc::Envelope NewEnvelope(int node, int slot) const;
@@ -186,9 +209,11 @@ class CoreWorker : public internal::Runtime {
   const uint32_t pid_;
 
   std::mutex mu_;
-  std::condition_variable objects_cv_;  // Nodes() replies
-  std::set<Waiter*> waiters_;           // every thread in Wait, to wake at stop
-  std::condition_variable tasks_cv_;
+  ReceiverRole role_;                        // who receives the mailbox
+  std::atomic<bool> receiver_woken_{false};  // role_ woke the receiver (ends a spin early)
+  int spin_misses_ = 0;  // spins in a row that found no message (used by the role's holder)
+  int spin_skip_ = 0;    // receives left that sleep without spinning
+  ReceiverRole::Seat task_seat_;  // worker: the task thread waiting for a task
   bool stopping_ = false;
   uint32_t next_index_ = 0;
   uint64_t next_lease_request_ = 0;

@@ -47,7 +47,7 @@ void CoreWorker::MarkReady(const std::string& id, rpc::ObjectValue value, Outbox
   }
   entry.borrowers.clear();
   for (Waiter* w : entry.waiters) {
-    if (++w->ready == w->num) w->cv.notify_one();
+    if (++w->ready == w->num) role_.Notify(*w);
   }
   entry.waiters.clear();
   std::set<std::string> dependents;
@@ -245,14 +245,7 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
   lock.unlock();
   SendAll(out);
   lock.lock();
-  waiters_.insert(&waiter);
-  auto done = [&] { return stopping_ || waiter.ready >= waiter.num; };
-  if (has_deadline) {
-    waiter.cv.wait_until(lock, deadline, done);
-  } else {
-    waiter.cv.wait(lock, done);
-  }
-  waiters_.erase(&waiter);
+  WaitFor(lock, waiter, has_deadline ? deadline : std::chrono::steady_clock::time_point::max());
   Status status = Status::Ok();
   for (const std::string& id : fetched) {
     auto it = objects_.find(id);
@@ -285,7 +278,7 @@ void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {
     entry.fetch_error = fetched.error();
   }
   for (Waiter* w : entry.fetch_waiters) {
-    if (++w->ready == w->num) w->cv.notify_one();
+    if (++w->ready == w->num) role_.Notify(*w);
   }
   entry.fetch_waiters.clear();
 }

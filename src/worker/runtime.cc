@@ -107,6 +107,12 @@ void Init(int& argc, char** argv) {
   if (const char* depth = std::getenv("RAYMPI_PIPELINE_DEPTH")) {
     config.pipeline_depth = std::max(1, std::atoi(depth));
   }
+  if (const char* spin = std::getenv("RAYMPI_RECEIVE_SPIN_US")) {
+    config.receive_spin = std::chrono::microseconds(std::max(0, std::atoi(spin)));
+  }
+  if (const char* grace = std::getenv("RAYMPI_RECEIVER_GRACE_US")) {
+    config.receiver_grace = std::chrono::microseconds(std::max(0, std::atoi(grace)));
+  }
   InitLogging(bootstrap.driver
                   ? "driver"
                   : "worker-" + std::to_string(config.node) + "." + std::to_string(config.slot));

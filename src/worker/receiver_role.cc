@@ -1,0 +1,90 @@
+#include "worker/receiver_role.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace raympi {
+
+ReceiverRole::ReceiverRole(std::chrono::microseconds io_grace, std::function<void()> wake_receiver)
+    : io_grace_(io_grace), wake_receiver_(std::move(wake_receiver)) {}
+
+void ReceiverRole::Dequeue(Seat& seat) {
+  if (!seat.queued) return;
+  seat.queued = false;
+  queue_.erase(std::remove(queue_.begin(), queue_.end(), &seat), queue_.end());
+}
+
+bool ReceiverRole::HandToQueued() {
+  receiving_ = false;
+  if (queue_.empty()) return false;
+  Seat* next = queue_.front();
+  queue_.pop_front();
+  next->queued = false;
+  holder_ = Holder::kSeat;
+  seat_ = next;
+  next->cv.notify_one();
+  return true;
+}
+
+void ReceiverRole::Park() {
+  holder_ = Holder::kNone;
+  seat_ = nullptr;
+  released_at_ = Clock::now();
+  // Only when the io thread sleeps without a timeout; otherwise its timer sees the release.
+  if (io_waits_for_release_) io_cv_.notify_one();
+}
+
+void ReceiverRole::Release(Seat& seat) {
+  if (!held_by(seat)) return;
+  if (!HandToQueued()) Park();
+}
+
+void ReceiverRole::IoRelease() {
+  if (holder_ != Holder::kIo) return;
+  if (!HandToQueued()) Park();
+}
+
+void ReceiverRole::Notify(Seat& seat) {
+  if (held_by(seat)) {
+    if (receiving_) wake_receiver_();
+  } else {
+    seat.cv.notify_one();
+  }
+}
+
+void ReceiverRole::NotifyAll() {
+  for (Seat* s : queue_) s->cv.notify_one();
+  if (holder_ == Holder::kSeat && receiving_) wake_receiver_();
+}
+
+bool ReceiverRole::IoAcquire(std::unique_lock<std::mutex>& lock) {
+  io_waiting_ = true;
+  while (!stopped_) {
+    if (holder_ == Holder::kNone) {
+      const Clock::time_point due = released_at_ + io_grace_;
+      if (Clock::now() >= due) {
+        holder_ = Holder::kIo;
+        io_waiting_ = false;
+        return true;
+      }
+      io_cv_.wait_until(lock, due);
+    } else {
+      // A user thread receives; its release (or Stop) wakes us.
+      io_waits_for_release_ = true;
+      io_cv_.wait(lock);
+      io_waits_for_release_ = false;
+    }
+  }
+  io_waiting_ = false;
+  return false;
+}
+
+void ReceiverRole::Stop() {
+  stopped_ = true;
+  for (Seat* s : queue_) s->cv.notify_one();
+  io_cv_.notify_all();
+  // Whoever receives returns now (sticky, so also a receive about to start).
+  wake_receiver_();
+}
+
+}  // namespace raympi

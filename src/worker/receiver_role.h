@@ -1,0 +1,130 @@
+// ReceiverRole: which thread of a process receives its mailbox now. The bus mailbox has a
+// single consumer, and a thread hand-off costs tens of microseconds on a small VM
+// (docs/performance.md), so the thread that waits for a message receives it itself:
+//
+//  - A user thread that must block (Wait/Get, a worker's idle task thread) takes the role,
+//    receives and handles messages until its own condition holds, then releases the role.
+//  - Released, the role is free ("parked"): nobody receives. The io thread takes it only after
+//    it has been free for `io_grace` (the driver runs user code, a worker executes a task), so a
+//    loop of short waits never pays for waking the io thread and handing the role back.
+//  - A thread that wants the role while another holds it queues on its own condition variable.
+//    If the io thread holds it, `wake_receiver` (the bus Wake) makes its receive return and it
+//    hands the role on. A releasing thread hands the role to the first queued thread.
+//
+// Every method requires the owner's mutex (passed as `lock` where the method blocks): the
+// role's state is part of the state that mutex guards.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+
+namespace raympi {
+
+class ReceiverRole {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // One per thread that can block: its condition variable and its place in the queue.
+  struct Seat {
+    std::condition_variable cv;
+    bool queued = false;
+  };
+
+  // `wake_receiver` makes a receive in progress return (sticky: it may be called just before the
+  // receiver blocks). Called with the owner's mutex held.
+  ReceiverRole(std::chrono::microseconds io_grace, std::function<void()> wake_receiver);
+
+  // ---- user threads ----
+
+  // Blocks until `seat` holds the role (true), or until `done()` holds, `deadline` passes or the
+  // role is stopped (false). `done` is evaluated under the owner's mutex whenever the seat is
+  // notified. The holder must call Release.
+  template <typename Done>
+  bool Acquire(std::unique_lock<std::mutex>& lock, Seat& seat, const Done& done,
+               Clock::time_point deadline);
+  // Hands the role to the first queued seat, or leaves it free.
+  void Release(Seat& seat);
+
+  // The holder brackets each receive (with the owner's mutex released in between) so that
+  // Notify knows when a bus wake-up is needed.
+  void BeginReceive() { receiving_ = true; }
+  void EndReceive() { receiving_ = false; }
+
+  // `seat`'s condition may have become true: wakes its thread, or its receive if it holds the
+  // role and is blocked receiving.
+  void Notify(Seat& seat);
+  // Every seat re-checks its condition (rare messages, shut-down).
+  void NotifyAll();
+
+  // ---- the io thread ----
+
+  // Blocks until the io thread holds the role (true) or the role is stopped (false).
+  bool IoAcquire(std::unique_lock<std::mutex>& lock);
+  // The io thread must hand the role on: a user thread wants it, or stop.
+  bool IoMustYield() const { return !queue_.empty() || stopped_; }
+  // Hands the role to the first queued seat, or leaves it free.
+  void IoRelease();
+
+  // Wakes every thread; Acquire and IoAcquire return false from now on.
+  void Stop();
+
+  // ---- for tests and assertions ----
+  bool held_by(const Seat& seat) const { return holder_ == Holder::kSeat && seat_ == &seat; }
+  bool held_by_io() const { return holder_ == Holder::kIo; }
+  bool free() const { return holder_ == Holder::kNone; }
+  size_t queued() const { return queue_.size(); }
+  bool io_waiting() const { return io_waiting_; }
+
+ private:
+  enum class Holder { kNone, kIo, kSeat };
+
+  void Dequeue(Seat& seat);
+  // Gives the role to the first queued seat; false when none is queued.
+  bool HandToQueued();
+  void Park();
+
+  const std::chrono::microseconds io_grace_;
+  const std::function<void()> wake_receiver_;
+  Holder holder_ = Holder::kNone;
+  Seat* seat_ = nullptr;  // the holder when holder_ == kSeat
+  bool receiving_ = false;
+  bool stopped_ = false;
+  std::deque<Seat*> queue_;            // seats waiting for the role, first come first served
+  Clock::time_point released_at_;      // when the role was last left free
+  bool io_waits_for_release_ = false;  // the io thread sleeps until a release
+  bool io_waiting_ = false;            // the io thread sleeps in IoAcquire
+  std::condition_variable io_cv_;
+};
+
+template <typename Done>
+bool ReceiverRole::Acquire(std::unique_lock<std::mutex>& lock, Seat& seat, const Done& done,
+                           Clock::time_point deadline) {
+  for (;;) {
+    if (held_by(seat)) return true;  // handed to us while we slept
+    if (stopped_ || done()) break;
+    if (holder_ == Holder::kNone) {
+      // Free means nobody is queued: a release hands the role to the first queued seat.
+      holder_ = Holder::kSeat;
+      seat_ = &seat;
+      return true;
+    }
+    if (!seat.queued) {
+      seat.queued = true;
+      queue_.push_back(&seat);
+      if (holder_ == Holder::kIo && receiving_) wake_receiver_();
+    }
+    if (deadline == Clock::time_point::max()) {
+      seat.cv.wait(lock);
+    } else if (seat.cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+      if (held_by(seat)) return true;
+      break;
+    }
+  }
+  Dequeue(seat);
+  return false;
+}
+
+}  // namespace raympi

@@ -1,0 +1,283 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "worker/receiver_role.h"
+
+namespace raympi {
+namespace {
+
+using Clock = ReceiverRole::Clock;
+using std::chrono::microseconds;
+
+constexpr Clock::time_point kNever = Clock::time_point::max();
+constexpr microseconds kNoGrace{0};
+constexpr microseconds kLongGrace = std::chrono::hours(1);
+
+// Holds the owner's mutex and counts bus wake-ups.
+struct Fixture {
+  explicit Fixture(microseconds grace) : role(grace, [this] { ++wakes; }) {}
+  std::mutex mu;
+  int wakes = 0;  // under mu
+  ReceiverRole role;
+
+  // Spins (yielding) until `pred` holds under mu: waits for another thread to reach a state,
+  // with no sleep standing in for synchronisation.
+  template <typename Pred>
+  void AwaitState(const Pred& pred) {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (pred()) return;
+      }
+      std::this_thread::yield();
+    }
+  }
+};
+
+TEST(ReceiverRoleTest, FreeRoleIsTakenAtOnceAndReleased) {
+  Fixture f(kLongGrace);
+  ReceiverRole::Seat seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  EXPECT_TRUE(f.role.free());
+  EXPECT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  EXPECT_TRUE(f.role.held_by(seat));
+  f.role.Release(seat);
+  EXPECT_TRUE(f.role.free());
+  EXPECT_EQ(f.wakes, 0);
+}
+
+TEST(ReceiverRoleTest, AcquireReturnsFalseWhenAlreadyDone) {
+  Fixture f(kNoGrace);
+  ReceiverRole::Seat holder, other;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, holder, [] { return false; }, kNever));
+  EXPECT_FALSE(f.role.Acquire(
+      lock, other, [] { return true; }, kNever));
+  EXPECT_EQ(f.role.queued(), 0u);
+  EXPECT_FALSE(other.queued);
+}
+
+TEST(ReceiverRoleTest, IoTakesAFreeRoleOnlyAfterTheGrace) {
+  Fixture f(kNoGrace);
+  std::unique_lock<std::mutex> lock(f.mu);
+  EXPECT_TRUE(f.role.IoAcquire(lock));
+  EXPECT_TRUE(f.role.held_by_io());
+  EXPECT_FALSE(f.role.IoMustYield());
+  f.role.IoRelease();
+  EXPECT_TRUE(f.role.free());
+
+  // With a long grace after a user release, the io thread does not take the role: it is still
+  // free when the io thread is stopped.
+  Fixture g(kLongGrace);
+  ReceiverRole::Seat seat;
+  std::atomic<bool> io_result{true};
+  {
+    std::unique_lock<std::mutex> glock(g.mu);
+    ASSERT_TRUE(g.role.Acquire(
+        glock, seat, [] { return false; }, kNever));
+    g.role.Release(seat);
+  }
+  std::thread io([&] {
+    std::unique_lock<std::mutex> l(g.mu);
+    io_result = g.role.IoAcquire(l);
+  });
+  g.AwaitState([&] { return g.role.io_waiting(); });
+  // Take and release the role while the io thread waits: it must never get it.
+  for (int i = 0; i < 100; ++i) {
+    std::unique_lock<std::mutex> glock(g.mu);
+    ASSERT_TRUE(g.role.Acquire(
+        glock, seat, [] { return false; }, kNever));
+    g.role.Release(seat);
+  }
+  {
+    std::lock_guard<std::mutex> glock(g.mu);
+    EXPECT_TRUE(g.role.free());
+    g.role.Stop();
+  }
+  io.join();
+  EXPECT_FALSE(io_result);
+}
+
+TEST(ReceiverRoleTest, UserThreadGetsTheRoleFromTheReceivingIoThread) {
+  Fixture f(kNoGrace);
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.IoAcquire(lock));
+  f.role.BeginReceive();  // the io thread is blocked in its receive
+  lock.unlock();
+
+  ReceiverRole::Seat seat;
+  std::atomic<bool> got{false};
+  std::thread user([&] {
+    std::unique_lock<std::mutex> l(f.mu);
+    got = f.role.Acquire(
+        l, seat, [] { return false; }, kNever);
+    if (got) f.role.Release(seat);
+  });
+  // The user thread queues and wakes the receive.
+  f.AwaitState([&] { return f.wakes == 1; });
+  lock.lock();
+  EXPECT_EQ(f.role.queued(), 1u);
+  f.role.EndReceive();
+  EXPECT_TRUE(f.role.IoMustYield());
+  f.role.IoRelease();
+  EXPECT_TRUE(f.role.held_by(seat));
+  lock.unlock();
+  user.join();
+  EXPECT_TRUE(got);
+  EXPECT_EQ(f.wakes, 1);
+}
+
+TEST(ReceiverRoleTest, NoBusWakeWhileTheIoThreadIsHandling) {
+  Fixture f(kNoGrace);
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.IoAcquire(lock));  // not receiving: handling under the mutex
+  lock.unlock();
+  ReceiverRole::Seat seat;
+  std::thread user([&] {
+    std::unique_lock<std::mutex> l(f.mu);
+    if (f.role.Acquire(
+            l, seat, [] { return false; }, kNever))
+      f.role.Release(seat);
+  });
+  f.AwaitState([&] { return f.role.queued() == 1; });
+  lock.lock();
+  EXPECT_EQ(f.wakes, 0);  // it checks IoMustYield before its next receive
+  EXPECT_TRUE(f.role.IoMustYield());
+  f.role.IoRelease();
+  lock.unlock();
+  user.join();
+  std::lock_guard<std::mutex> l(f.mu);
+  EXPECT_TRUE(f.role.free());
+}
+
+TEST(ReceiverRoleTest, ReleaseHandsTheRoleToQueuedSeatsInOrder) {
+  Fixture f(kLongGrace);
+  ReceiverRole::Seat first, second, third;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, first, [] { return false; }, kNever));
+  lock.unlock();
+
+  std::atomic<int> order{0};
+  int second_rank = 0, third_rank = 0;
+  auto waiter = [&](ReceiverRole::Seat& seat, int* rank) {
+    std::unique_lock<std::mutex> l(f.mu);
+    if (f.role.Acquire(
+            l, seat, [] { return false; }, kNever)) {
+      *rank = ++order;
+      f.role.Release(seat);
+    }
+  };
+  std::thread t2(waiter, std::ref(second), &second_rank);
+  f.AwaitState([&] { return second.queued; });
+  std::thread t3(waiter, std::ref(third), &third_rank);
+  f.AwaitState([&] { return third.queued; });
+
+  lock.lock();
+  EXPECT_EQ(f.role.queued(), 2u);
+  EXPECT_EQ(f.wakes, 0);  // a holding user thread hands over itself, no bus wake
+  f.role.Release(first);
+  EXPECT_TRUE(f.role.held_by(second));
+  lock.unlock();
+  t2.join();
+  t3.join();
+  EXPECT_EQ(second_rank, 1);
+  EXPECT_EQ(third_rank, 2);
+  lock.lock();
+  EXPECT_TRUE(f.role.free());
+}
+
+TEST(ReceiverRoleTest, NotifyWakesAQueuedSeatWhoseConditionHolds) {
+  Fixture f(kLongGrace);
+  ReceiverRole::Seat holder, seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, holder, [] { return false; }, kNever));
+  lock.unlock();
+
+  bool ready = false;  // under mu
+  std::atomic<bool> got{true};
+  std::thread user([&] {
+    std::unique_lock<std::mutex> l(f.mu);
+    got = f.role.Acquire(
+        l, seat, [&] { return ready; }, kNever);
+  });
+  f.AwaitState([&] { return seat.queued; });
+  lock.lock();
+  ready = true;
+  f.role.Notify(seat);
+  lock.unlock();
+  user.join();
+  lock.lock();
+  EXPECT_FALSE(got);
+  EXPECT_EQ(f.role.queued(), 0u);
+  EXPECT_TRUE(f.role.held_by(holder));
+}
+
+TEST(ReceiverRoleTest, NotifyWakesTheReceiveOfTheHolderOnly) {
+  Fixture f(kLongGrace);
+  ReceiverRole::Seat holder;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, holder, [] { return false; }, kNever));
+  f.role.Notify(holder);  // handling its own messages: it re-checks by itself
+  EXPECT_EQ(f.wakes, 0);
+  f.role.BeginReceive();
+  f.role.Notify(holder);  // blocked in its receive: only the bus can wake it
+  EXPECT_EQ(f.wakes, 1);
+  f.role.EndReceive();
+  f.role.Release(holder);
+}
+
+TEST(ReceiverRoleTest, DeadlineEndsAQueuedAcquire) {
+  Fixture f(kLongGrace);
+  ReceiverRole::Seat holder, seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, holder, [] { return false; }, kNever));
+  EXPECT_FALSE(f.role.Acquire(
+      lock, seat, [] { return false; }, Clock::now() + std::chrono::milliseconds(1)));
+  EXPECT_FALSE(seat.queued);
+  EXPECT_EQ(f.role.queued(), 0u);
+  EXPECT_TRUE(f.role.held_by(holder));
+}
+
+TEST(ReceiverRoleTest, StopReleasesEveryWaitingThread) {
+  Fixture f(kLongGrace);
+  ReceiverRole::Seat holder, seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, holder, [] { return false; }, kNever));
+  lock.unlock();
+  std::atomic<bool> user_got{true}, io_got{true};
+  std::thread user([&] {
+    std::unique_lock<std::mutex> l(f.mu);
+    user_got = f.role.Acquire(
+        l, seat, [] { return false; }, kNever);
+  });
+  std::thread io([&] {
+    std::unique_lock<std::mutex> l(f.mu);
+    io_got = f.role.IoAcquire(l);
+  });
+  f.AwaitState([&] { return seat.queued; });
+  lock.lock();
+  f.role.Stop();
+  EXPECT_EQ(f.wakes, 1);  // the holder's receive returns too
+  lock.unlock();
+  user.join();
+  io.join();
+  EXPECT_FALSE(user_got);
+  EXPECT_FALSE(io_got);
+  lock.lock();
+  f.role.Release(holder);
+  EXPECT_TRUE(f.role.IoMustYield());
+}
+
+}  // namespace
+}  // namespace raympi
