@@ -227,10 +227,20 @@ Container ReadContiguous(std::string_view bytes) {
     Fail(TypeName<Container>(), "element count " + std::to_string(n) + " does not match " +
                                     std::to_string(payload) + " payload bytes");
   }
-  Container c;
-  c.resize(static_cast<size_t>(n));
-  if (n != 0) std::memcpy(c.data(), bytes.data() + sizeof(Count), payload);
-  return c;
+  // Built from the range in one pass: resize-then-copy would also zero-fill every page first.
+  if (n == 0) return Container();
+  if constexpr (std::is_same_v<Container, std::string>) {
+    return Container(bytes.data() + sizeof(Count), payload);
+  } else {
+    const Elem* first = reinterpret_cast<const Elem*>(bytes.data() + sizeof(Count));
+    if (reinterpret_cast<std::uintptr_t>(first) % alignof(Elem) == 0) {
+      return Container(first, first + n);
+    }
+    Container c;  // unaligned bytes (an inline value at an odd offset): copy bytewise
+    c.resize(static_cast<size_t>(n));
+    std::memcpy(c.data(), bytes.data() + sizeof(Count), payload);
+    return c;
+  }
 }
 
 }  // namespace serialization_detail
