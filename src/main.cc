@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -31,6 +32,7 @@
 #include "raylet_rank/node_resources.h"
 #include "raylet_rank/worker_launcher.h"
 #include "raylet_rank/worker_pool.h"
+#include "raylet_rank/worker_supervisor.h"
 
 namespace raympi {
 namespace {
@@ -316,6 +318,8 @@ int RunRank(const Flags& flags, const std::string& program) {
     store = std::move(made.value());
 
     LaunchRequest base;
+    std::error_code ec;
+    base.supervisor = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     base.program = program;
     base.driver_args.assign(flags.command.begin() + 1, flags.command.end());
     base.bus_name = options.name;
@@ -391,6 +395,8 @@ int RunRank(const Flags& flags, const std::string& program) {
       if (ObjectManager::Handles(e)) {
         objects->Handle(e);
       } else {
+        // A dead worker's half-written objects would never be sealed.
+        if (e.has_worker_died()) store->AbortCreatedBy(e.worker_died().pid());
         raylet->Handle(e);
       }
     });
@@ -437,6 +443,9 @@ int RunRank(const Flags& flags, const std::string& program) {
 
 int main(int argc, char** argv) {
   using namespace raympi;
+  if (argc > 1 && std::strncmp(argv[1], kSuperviseFlag, std::strlen(kSuperviseFlag)) == 0) {
+    return RunSupervisor(argc, argv);
+  }
   Flags flags;
   CLI::App app{
       "raympi: run a C++ program's remote tasks on the ranks of an MPI job.\n"

@@ -102,6 +102,16 @@ class TaskCaller {
     options_.strategy = strategy;
     return *this;
   }
+  /// Runs the task again, up to n times, when the process running it dies (segfault, abort,
+  /// kill): 3 by default, as in Ray. With SetRetryExceptions(true), also when it throws.
+  TaskCaller& SetMaxRetries(int n) {
+    options_.max_retries = n;
+    return *this;
+  }
+  TaskCaller& SetRetryExceptions(bool retry) {
+    options_.retry_exceptions = retry;
+    return *this;
+  }
   TaskCaller& SetName(std::string name) {
     options_.name = std::move(name);
     return *this;

@@ -74,6 +74,8 @@ struct TaskOptions {
   std::map<std::string, double> resources{{"CPU", 1.0}};
   std::string name;
   SchedulingStrategy strategy;
+  int max_retries = 3;  // Ray's default
+  bool retry_exceptions = false;
 };
 
 // An object's content as fetched by Get, or the error that stands for it. `data` points into

@@ -49,6 +49,8 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
     case rpc::Envelope::kNodeSummary:
       summaries_[envelope.node_summary().node()] = envelope.node_summary();
       break;
+    case rpc::Envelope::kWorkerDied:
+      break;  // raylets handle their workers' deaths; actors (later) are restarted from here
     default:
       RAYMPI_LOG_WARN("GCS ignores message type {}", static_cast<int>(envelope.body_case()));
   }

@@ -9,6 +9,10 @@
 
 namespace raympi {
 
+namespace {
+constexpr int kMaxStartupFailures = 3;
+}  // namespace
+
 NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send send)
     : config_(config), pool_(pool), send_(std::move(send)) {
   if (!config_.now) config_.now = [] { return std::chrono::steady_clock::now(); };
@@ -58,18 +62,19 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
       OnReturnLease(envelope.return_lease().lease_id());
       break;
     case rpc::Envelope::kWorkerReady:
+      if (envelope.worker_ready().is_driver()) driver_ready_ = true;
       pool_->OnReady(envelope.src().slot());
       GrantQueued();
+      break;
+    case rpc::Envelope::kWorkerDied:
+      OnWorkerDied(envelope.worker_died());
       break;
     case rpc::Envelope::kWorkerBlocked:
       OnWorkerBlocked(envelope.src().slot(), envelope.worker_blocked().blocked());
       break;
-    case rpc::Envelope::kDriverExit: {
-      rpc::Envelope forward = envelope;
-      *forward.mutable_dst() = MakeAddress(kGcsNode, 0);
-      send_(forward);
+    case rpc::Envelope::kDriverExit:
+      OnDriverExit(envelope);
       break;
-    }
     case rpc::Envelope::kClusterView:
       view_.clear();
       for (const auto& n : envelope.cluster_view().nodes()) {
@@ -321,7 +326,7 @@ void NodeManager::GrantQueued() {
     }
     // Unique in the cluster: an owner holds leases from several raylets at once.
     uint64_t lease_id = (static_cast<uint64_t>(config_.node) << 40) | ++next_lease_id_;
-    leases_[lease_id] = Lease{*slot, it->resources, false};
+    leases_[lease_id] = Lease{*slot, it->resources, false, it->owner};
     Subtract(it->resources, &available_);
     Subtract(it->resources, &unreserved);
     ++leases_granted_;
@@ -334,9 +339,9 @@ void NodeManager::GrantQueued() {
     Reply(*it, std::move(reply));
     it = queue_.erase(it);
   }
-  // Resources are free but every worker is taken (some block in Get): start more.
+  // Resources are free but every worker is taken (some block in Get, some died): start more.
   int missing = waiting_for_worker - pool_->num_starting();
-  if (missing > 0) {
+  if (missing > 0 && startup_failures_ < kMaxStartupFailures) {
     Status st = pool_->Start(missing, false);
     if (!st.ok()) RAYMPI_LOG_ERROR("{}", st.ToString());
   }
@@ -386,6 +391,69 @@ void NodeManager::OnWorkerBlocked(int slot, bool blocked) {
   if (blocked) GrantQueued();
 }
 
+void NodeManager::OnDriverExit(rpc::Envelope& envelope) {
+  // Both the driver (at exit) and its supervisor (when it sees the process end) report it.
+  if (driver_exited_) return;
+  driver_exited_ = true;
+  rpc::Envelope forward = envelope;
+  *forward.mutable_dst() = MakeAddress(kGcsNode, 0);
+  if (!driver_ready_) {
+    int code = forward.driver_exit().exit_code();
+    RAYMPI_LOG_ERROR(
+        "the driver exited (code {}) before calling raympi::Init: does main return or block "
+        "before raympi::Init?",
+        code);
+    forward.mutable_driver_exit()->set_exit_code(code != 0 ? code : 1);
+  }
+  send_(forward);
+}
+
+void NodeManager::OnWorkerDied(const rpc::WorkerDied& died) {
+  const int slot = died.worker().slot();
+  if (!pool_->IsWorker(slot) || !pool_->IsAlive(slot)) return;
+  bool was_ready = pool_->MarkDead(slot);
+  if (!was_ready) ++startup_failures_;
+  RAYMPI_LOG_WARN("node {}: worker slot {} (pid {}) {}{}", config_.node, slot, died.pid(),
+                  died.cause(), was_ready ? "" : " before raympi::Init");
+  // Every lease of the worker ends here; its owners retry or fail the tasks it ran.
+  std::map<std::pair<int, int>, rpc::Envelope> notices;
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    if (it->second.worker_slot != slot) {
+      ++it;
+      continue;
+    }
+    rpc::ResourceSet give_back = it->second.resources;
+    if (it->second.blocked) Subtract(CpuPart(give_back), &give_back);
+    Add(give_back, &available_);
+    const rpc::Address& owner = it->second.owner;
+    rpc::Envelope& notice = notices[{owner.node(), owner.slot()}];
+    if (!notice.has_worker_died()) {
+      *notice.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+      *notice.mutable_dst() = owner;
+      *notice.mutable_worker_died() = died;
+    }
+    notice.mutable_worker_died()->add_lease_ids(it->first);
+    it = leases_.erase(it);
+  }
+  for (auto& [owner, notice] : notices) send_(notice);
+  rpc::Envelope to_gcs;
+  *to_gcs.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  *to_gcs.mutable_dst() = MakeAddress(kGcsNode, 0);
+  *to_gcs.mutable_worker_died() = died;
+  send_(to_gcs);
+  report_due_ = true;
+  if (shutting_down_) {
+    awaiting_stats_.erase(slot);
+    if (awaiting_stats_.empty()) FinishShutdown();
+    return;
+  }
+  if (startup_failures_ == kMaxStartupFailures) {
+    RAYMPI_LOG_ERROR("node {}: {} workers died before raympi::Init; starting no more", config_.node,
+                     startup_failures_);
+  }
+  GrantQueued();
+}
+
 void NodeManager::OnShutdown(const rpc::Envelope& envelope) {
   if (shutting_down_ || done_) return;
   shutting_down_ = true;
@@ -395,7 +463,7 @@ void NodeManager::OnShutdown(const rpc::Envelope& envelope) {
   for (int slot : pool_->StartedSlots()) {
     *stop.mutable_dst() = MakeAddress(config_.node, slot);
     send_(stop);
-    if (pool_->IsWorker(slot)) awaiting_stats_.insert(slot);
+    if (pool_->IsWorker(slot) && pool_->IsAlive(slot)) awaiting_stats_.insert(slot);
   }
   // A worker still inside a long task reports late; the summary does not wait for it.
   stats_deadline_ = config_.now() + std::chrono::seconds(2);

@@ -56,6 +56,7 @@ class NodeManager {
     int worker_slot = 0;
     rpc::ResourceSet resources;
     bool blocked = false;  // worker blocked in Get: its CPU is lent out
+    rpc::Address owner;    // told when the worker dies
   };
 
   void OnRequestLease(const rpc::Envelope& envelope);
@@ -70,6 +71,10 @@ class NodeManager {
   void OnReturnLease(uint64_t lease_id);
   void OnWorkerBlocked(int slot, bool blocked);
   void OnShutdown(const rpc::Envelope& envelope);
+  // A worker's supervisor saw it end: give back its leases' resources, tell their owners (who
+  // retry the tasks) and the GCS, and let the pool start another when needed.
+  void OnWorkerDied(const rpc::WorkerDied& died);
+  void OnDriverExit(rpc::Envelope& envelope);
   void OnWorkerStats(int slot, const rpc::TaskStats& stats);
   // Sends the node's summary to the GCS; the raylet is done.
   void FinishShutdown();
@@ -105,7 +110,12 @@ class NodeManager {
   rpc::TaskStats stats_;
   uint64_t leases_granted_ = 0;
   bool done_ = false;
-  bool started_ = false;  // the pool (and on the head, the driver) was launched
+  bool started_ = false;        // the pool (and on the head, the driver) was launched
+  bool driver_ready_ = false;   // the driver called raympi::Init
+  bool driver_exited_ = false;  // its exit was forwarded to the GCS (once)
+  // Workers that died before raympi::Init: after a few, no more are started (the program
+  // cannot run as a worker, and starting more would only repeat that).
+  int startup_failures_ = 0;
 };
 
 }  // namespace raympi

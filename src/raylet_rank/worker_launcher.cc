@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "raylet_rank/worker_supervisor.h"
 
 namespace raympi {
 
@@ -82,11 +83,12 @@ Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
   std::vector<char*> commands;
   std::vector<Argv> argvs;
   std::vector<int> counts;
-  std::vector<std::string> program(2, request.program);
+  std::vector<std::string> program(2, request.supervisor);
   if (request.with_driver) {
     Argv a;
     a.storage.push_back(
-        BootstrapArgument(true, request.bus_name, request.node, request.driver_slot, 0));
+        SuperviseArgument(true, request.bus_name, request.node, request.driver_slot, 0));
+    a.storage.push_back(request.program);
     for (const auto& arg : request.driver_args) a.storage.push_back(arg);
     argvs.push_back(std::move(a));
     counts.push_back(1);
@@ -94,8 +96,9 @@ Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
   if (request.num_workers > 0) {
     int offset = request.with_driver ? 1 : 0;
     Argv a;
-    a.storage.push_back(BootstrapArgument(false, request.bus_name, request.node,
+    a.storage.push_back(SuperviseArgument(false, request.bus_name, request.node,
                                           request.first_worker_slot, offset));
+    a.storage.push_back(request.program);
     // Workers see the driver's arguments too: main runs in them up to raympi::Init, and a
     // program that checks its arguments first must not stop there.
     for (const auto& arg : request.driver_args) a.storage.push_back(arg);

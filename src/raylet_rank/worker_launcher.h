@@ -12,6 +12,7 @@
 namespace raympi {
 
 struct LaunchRequest {
+  std::string supervisor;  // the raympi binary: spawned, it runs `program` as a child
   std::string program;
   std::vector<std::string> driver_args;  // with_driver: the user's arguments
   bool with_driver = false;              // the driver takes slot `driver_slot`
@@ -34,8 +35,9 @@ class WorkerLauncher {
 std::string BootstrapArgument(bool driver, const std::string& bus_name, int node, int slot_base,
                               int rank_offset);
 
-// Starts processes with MPI_Comm_spawn(_multiple), placed on this rank's host. A spawned
-// process's slot is slot_base + (its rank in the spawned world - rank_offset).
+// Starts processes with MPI_Comm_spawn(_multiple), placed on this rank's host: a supervisor
+// each (worker_supervisor.h), which runs the program. A spawned process's slot is
+// slot_base + (its rank in the spawned world - rank_offset).
 class MpiSpawnLauncher : public WorkerLauncher {
  public:
   Status Launch(const LaunchRequest& request) override;

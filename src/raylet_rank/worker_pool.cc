@@ -1,5 +1,6 @@
 #include "raylet_rank/worker_pool.h"
 
+#include <algorithm>
 #include <string>
 
 namespace raympi {
@@ -46,6 +47,21 @@ void WorkerPool::Release(int slot) {
   if (it == state_.end() || it->second != State::kLeased) return;
   it->second = State::kIdle;
   idle_.push_back(slot);
+}
+
+bool WorkerPool::MarkDead(int slot) {
+  auto it = state_.find(slot);
+  if (it == state_.end() || it->second == State::kDead) return false;
+  bool was_ready = it->second != State::kStarting;
+  if (it->second == State::kStarting) --num_starting_;
+  if (it->second == State::kIdle) idle_.erase(std::find(idle_.begin(), idle_.end(), slot));
+  it->second = State::kDead;
+  return was_ready;
+}
+
+bool WorkerPool::IsAlive(int slot) const {
+  auto it = state_.find(slot);
+  return it != state_.end() && it->second != State::kDead;
 }
 
 std::vector<int> WorkerPool::StartedSlots() const {

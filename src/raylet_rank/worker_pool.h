@@ -24,6 +24,9 @@ class WorkerPool {
   void OnReady(int slot);
   std::optional<int> PopIdle();
   void Release(int slot);  // back to idle after its lease ended
+  // The process ended; the slot is never reused. Returns whether it had become ready.
+  bool MarkDead(int slot);
+  bool IsAlive(int slot) const;
 
   int num_starting() const { return num_starting_; }
   bool IsWorker(int slot) const { return state_.count(slot) > 0; }
@@ -31,7 +34,7 @@ class WorkerPool {
   std::vector<int> StartedSlots() const;
 
  private:
-  enum class State { kStarting, kIdle, kLeased };
+  enum class State { kStarting, kIdle, kLeased, kDead };
   WorkerLauncher* launcher_;
   LaunchRequest base_;
   int next_slot_;

@@ -223,6 +223,9 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
     case rpc::Envelope::kTaskDone:
       OnTaskDone(*envelope.mutable_task_done(), out);
       break;
+    case rpc::Envelope::kWorkerDied:
+      OnWorkerDied(envelope.worker_died(), out);
+      break;
     case rpc::Envelope::kPushTask:
       pushed_.push_back(std::move(*envelope.mutable_push_task()));
       role_.Notify(task_seat_);
@@ -405,6 +408,12 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
     spec.set_function(function);
     spec.set_return_type(return_type);
     spec.set_name(options.name);
+    if (options.max_retries < 0) {
+      throw Error("raympi::Task(" + function + ").SetMaxRetries: must be >= 0, got " +
+                  std::to_string(options.max_retries));
+    }
+    spec.set_max_retries(options.max_retries);
+    spec.set_retry_exceptions(options.retry_exceptions);
     *spec.mutable_owner() = MakeAddress(config_.node, config_.slot);
     rpc::SchedulingStrategy* strategy = spec.mutable_strategy();
     switch (options.strategy.kind) {
@@ -546,7 +555,8 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
     rpc::Envelope push = NewEnvelope(least->worker.node(), least->worker.slot());
     push.mutable_push_task()->set_lease_id(least->id);
     *push.mutable_push_task()->mutable_spec() = std::move(q.tasks.front());
-    in_flight_[push.push_task().spec().task_id()] = InFlight{key, least->id};
+    in_flight_[push.push_task().spec().task_id()] =
+        InFlight{key, least->id, push.push_task().spec()};
     q.tasks.pop_front();
     ++least->in_flight;
     out.push_back(std::move(push));
@@ -648,17 +658,58 @@ void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
 void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
   auto it = in_flight_.find(done.task_id());
   if (it != in_flight_.end()) {
-    InFlight where = it->second;
+    InFlight where = std::move(it->second);
     in_flight_.erase(it);
     SchedulingQueue& q = queues_[where.queue_key];
     for (Lease& l : q.leases) {
       if (l.id == where.lease_id) --l.in_flight;
+    }
+    if (done.result().is_error() && where.spec.retry_exceptions() &&
+        Retry(where.spec, "it failed: " + done.result().error_message(), out)) {
+      Pump(where.queue_key, out);
+      return;
     }
     Pump(where.queue_key, out);
   }
   std::string id = done.result().object_id();
   MarkReady(id, std::move(*done.mutable_result()), out);
   ReleaseTaskArgs(done.task_id());
+}
+
+bool CoreWorker::Retry(rpc::TaskSpec& spec, const std::string& why, Outbox& out) {
+  if (spec.attempt() >= spec.max_retries()) return false;
+  spec.set_attempt(spec.attempt() + 1);
+  RAYMPI_LOG_WARN("task {} runs again (retry {} of {}): {}", spec.function(), spec.attempt(),
+                  spec.max_retries(), why);
+  Enqueue(std::move(spec), out);
+  return true;
+}
+
+void CoreWorker::OnWorkerDied(const rpc::WorkerDied& died, Outbox& out) {
+  std::set<uint64_t> dead(died.lease_ids().begin(), died.lease_ids().end());
+  std::set<std::string> keys;
+  for (auto& [key, q] : queues_) {
+    auto gone = [&](const Lease& l) { return dead.count(l.id) > 0; };
+    if (std::any_of(q.leases.begin(), q.leases.end(), gone)) keys.insert(key);
+    q.leases.erase(std::remove_if(q.leases.begin(), q.leases.end(), gone), q.leases.end());
+  }
+  const std::string where =
+      "node " + std::to_string(died.worker().node()) + ", pid " + std::to_string(died.pid());
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (!dead.count(it->second.lease_id)) {
+      ++it;
+      continue;
+    }
+    rpc::TaskSpec spec = std::move(it->second.spec);
+    it = in_flight_.erase(it);
+    const std::string cause = "its worker (" + where + ") " + died.cause();
+    if (Retry(spec, cause, out)) continue;
+    std::string retries = spec.max_retries() == 0
+                              ? "no retries were allowed (SetMaxRetries)"
+                              : "all " + std::to_string(spec.max_retries()) + " retries used";
+    FailTask(spec, spec.function(), cause + "; " + retries, out);
+  }
+  for (const std::string& key : keys) Pump(key, out);
 }
 
 void CoreWorker::ReturnIdleLeases(Outbox& out) {

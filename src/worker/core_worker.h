@@ -134,6 +134,7 @@ class CoreWorker : public internal::Runtime {
   struct InFlight {
     std::string queue_key;
     uint64_t lease_id = 0;
+    rpc::TaskSpec spec;  // to run it again if its worker dies
   };
 
   CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus,
@@ -170,6 +171,10 @@ class CoreWorker : public internal::Runtime {
                 Outbox& out);
   void OnLeaseReply(const rpc::Envelope& envelope, Outbox& out);
   void OnTaskDone(rpc::TaskDone& done, Outbox& out);
+  // The raylet says a worker we leased died: its leases are gone; retry or fail its tasks.
+  void OnWorkerDied(const rpc::WorkerDied& died, Outbox& out);
+  // Runs the task again if it has retries left; false if not.
+  bool Retry(rpc::TaskSpec& spec, const std::string& why, Outbox& out);
   void ReturnIdleLeases(Outbox& out);
   rpc::Envelope MakeLeaseRequest(int node, uint64_t request_id, const SchedulingQueue& q,
                                  bool spilled) const;

@@ -19,6 +19,7 @@ constexpr const char* kBootstrapFlag = "--raympi-bootstrap=";
 
 std::unique_ptr<CoreWorker> g_worker;
 MPI_Comm g_parent = MPI_COMM_NULL;
+bool g_in_mpi = false;  // not when a supervisor started us (the usual case)
 bool g_shutdown = false;
 bool g_is_driver = false;
 
@@ -28,6 +29,7 @@ struct Bootstrap {
   int node = 0;
   int slot_base = 0;
   int rank_offset = 0;
+  bool supervised = false;  // started by a supervisor: this process never joins MPI
 };
 
 bool ParseBootstrap(const std::string& text, Bootstrap* out) {
@@ -35,7 +37,10 @@ bool ParseBootstrap(const std::string& text, Bootstrap* out) {
   std::stringstream stream(text);
   std::string part;
   while (std::getline(stream, part, ',')) parts.push_back(part);
-  if (parts.size() != 5 || (parts[0] != "driver" && parts[0] != "worker")) return false;
+  if (parts.size() < 5 || parts.size() > 6 || (parts[0] != "driver" && parts[0] != "worker")) {
+    return false;
+  }
+  out->supervised = parts.size() == 6 && parts[5] == "supervised";
   out->driver = parts[0] == "driver";
   out->bus_name = parts[1];
   out->node = std::atoi(parts[2].c_str());
@@ -59,6 +64,7 @@ std::string TakeBootstrapArgument(int& argc, char** argv) {
 void LeaveJob() {
   g_worker->Stop();
   g_worker.reset();
+  if (!g_in_mpi) return;
   if (g_parent != MPI_COMM_NULL) MPI_Comm_disconnect(&g_parent);
   MPI_Finalize();
 }
@@ -88,10 +94,13 @@ void Init(int& argc, char** argv) {
     throw Error("raympi::Init: malformed " + std::string(kBootstrapFlag) + bootstrap_text);
   }
   int provided;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  MPI_Comm_get_parent(&g_parent);
   int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (!bootstrap.supervised) {
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_get_parent(&g_parent);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    g_in_mpi = true;
+  }
   CoreWorkerConfig config;
   config.node = bootstrap.node;
   config.slot = bootstrap.slot_base + rank - bootstrap.rank_offset;
@@ -119,7 +128,8 @@ void Init(int& argc, char** argv) {
   auto worker = CoreWorker::Start(config);
   if (!worker.ok()) {
     std::fprintf(stderr, "raympi: cannot join the job: %s\n", worker.status().ToString().c_str());
-    MPI_Abort(MPI_COMM_WORLD, 1);
+    if (g_in_mpi) MPI_Abort(MPI_COMM_WORLD, 1);
+    std::exit(1);
   }
   g_worker = std::move(worker.value());
   if (bootstrap.driver) {

@@ -1,0 +1,156 @@
+#include "raylet_rank/worker_supervisor.h"
+
+#include <mpi.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include "common/frame.h"
+#include "common/shm_bus.h"
+
+namespace raympi {
+
+namespace {
+
+struct Bootstrap {
+  bool driver = false;
+  std::string bus_name;
+  int node = 0;
+  int slot = 0;
+};
+
+bool ParseSupervise(const std::string& text, int rank, Bootstrap* out) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, ',')) parts.push_back(part);
+  if (parts.size() != 5 || (parts[0] != "driver" && parts[0] != "worker")) return false;
+  out->driver = parts[0] == "driver";
+  out->bus_name = parts[1];
+  out->node = std::atoi(parts[2].c_str());
+  out->slot = std::atoi(parts[3].c_str()) + rank - std::atoi(parts[4].c_str());
+  return true;
+}
+
+// This process's rank in the world MPI_Comm_spawn made, known before MPI_Init.
+int SpawnedRank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK"}) {
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  }
+  return 0;
+}
+
+// The program, in a child that dies with us (mpirun killing the job leaves no orphan).
+pid_t StartProgram(char** program_argv, const Bootstrap& b) {
+  std::string bootstrap = "--raympi-bootstrap=" + std::string(b.driver ? "driver" : "worker") +
+                          "," + b.bus_name + "," + std::to_string(b.node) + "," +
+                          std::to_string(b.slot) + ",0,supervised";
+  std::vector<char*> argv;
+  argv.push_back(program_argv[0]);
+  argv.push_back(bootstrap.data());
+  for (char** a = program_argv + 1; *a != nullptr; ++a) argv.push_back(*a);
+  argv.push_back(nullptr);
+  const pid_t parent = getpid();
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    execv(program_argv[0], argv.data());
+    std::fprintf(stderr, "raympi: cannot start %s: %s\n", program_argv[0], std::strerror(errno));
+    _exit(127);
+  }
+  return child;
+}
+
+int WaitFor(pid_t child) {
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+// Reports the end of the program to the raylet; a worker's supervisor then drains its slot's
+// mailbox until the job's Shutdown (it sleeps on the futex meanwhile: no CPU).
+void Report(const Bootstrap& b, pid_t child, int status) {
+  auto bus = ShmBus::Attach(b.bus_name);
+  if (!bus.ok()) return;  // the raylet is gone: the job is ending anyway
+  rpc::Envelope e;
+  *e.mutable_src() = MakeAddress(b.node, b.slot);
+  *e.mutable_dst() = MakeAddress(b.node, kRayletSlot);
+  const std::string cause = DescribeWaitStatus(status);
+  if (b.driver) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (!WIFEXITED(status)) {
+      std::fprintf(stderr, "raympi: the driver (pid %d) was %s; ending the job\n",
+                   static_cast<int>(child), cause.c_str());
+    }
+    e.mutable_driver_exit()->set_exit_code(code);
+    (void)(*bus)->Send(kRayletSlot, EncodeFrame(e));
+    return;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;  // left the job normally
+  *e.mutable_worker_died()->mutable_worker() = MakeAddress(b.node, b.slot);
+  e.mutable_worker_died()->set_pid(static_cast<int32_t>(child));
+  e.mutable_worker_died()->set_cause(cause);
+  (void)(*bus)->Send(kRayletSlot, EncodeFrame(e));
+  std::string frame;
+  for (;;) {
+    auto got = (*bus)->Receive(b.slot, &frame, std::chrono::seconds(1));
+    if (!got.ok()) return;
+    if (!*got) continue;
+    rpc::Envelope message;
+    if (DecodeFrame(frame, &message).ok() && message.has_shutdown()) return;
+  }
+}
+
+}  // namespace
+
+std::string SuperviseArgument(bool driver, const std::string& bus_name, int node, int slot_base,
+                              int rank_offset) {
+  return kSuperviseFlag + std::string(driver ? "driver" : "worker") + "," + bus_name + "," +
+         std::to_string(node) + "," + std::to_string(slot_base) + "," + std::to_string(rank_offset);
+}
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char* name = sigabbrev_np(sig);
+    return "killed by signal " + std::to_string(sig) +
+           (name != nullptr ? " (SIG" + std::string(name) + ")" : std::string());
+  }
+  return "ended (wait status " + std::to_string(status) + ")";
+}
+
+int RunSupervisor(int argc, char** argv) {
+  Bootstrap b;
+  if (argc < 3 || !ParseSupervise(argv[1] + std::strlen(kSuperviseFlag), SpawnedRank(), &b)) {
+    std::fprintf(stderr, "raympi: malformed supervisor arguments\n");
+    return 2;
+  }
+  // Fork before MPI_Init: the program is a plain process, and MPI never sees it.
+  pid_t child = StartProgram(argv + 2, b);
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm parent = MPI_COMM_NULL;
+  MPI_Comm_get_parent(&parent);
+  if (child < 0) {
+    std::fprintf(stderr, "raympi: cannot fork %s: %s\n", argv[2], std::strerror(errno));
+  } else {
+    Report(b, child, WaitFor(child));
+  }
+  if (parent != MPI_COMM_NULL) MPI_Comm_disconnect(&parent);
+  MPI_Finalize();
+  return 0;
+}
+
+}  // namespace raympi
