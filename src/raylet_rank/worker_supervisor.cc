@@ -78,6 +78,24 @@ int WaitFor(pid_t child) {
   return status;
 }
 
+// Answers a message that reached the dead worker's mailbox when the sender would otherwise
+// wait forever: a borrower asking for an object this worker owned learns it is lost.
+void AnswerForTheDead(ShmBus& bus, const Bootstrap& b, pid_t child, const std::string& cause,
+                      const rpc::Envelope& message) {
+  if (!message.has_get_object()) return;  // pushed tasks: the raylet tells their owners
+  rpc::Envelope reply;
+  *reply.mutable_src() = MakeAddress(b.node, b.slot);
+  *reply.mutable_dst() = message.src();
+  rpc::ObjectValue* v = reply.mutable_object_value();
+  v->set_object_id(message.get_object().object_id());
+  v->set_is_error(true);
+  v->set_error_function("Get");
+  v->set_error_message("the object is lost: its owner (node " + std::to_string(b.node) + ", pid " +
+                       std::to_string(child) + ") " + cause);
+  int slot = message.src().node() == b.node ? message.src().slot() : kRayletSlot;
+  (void)bus.Send(slot, EncodeFrame(reply));
+}
+
 // Reports the end of the program to the raylet; a worker's supervisor then drains its slot's
 // mailbox until the job's Shutdown (it sleeps on the futex meanwhile: no CPU).
 void Report(const Bootstrap& b, pid_t child, int status) {
@@ -108,7 +126,9 @@ void Report(const Bootstrap& b, pid_t child, int status) {
     if (!got.ok()) return;
     if (!*got) continue;
     rpc::Envelope message;
-    if (DecodeFrame(frame, &message).ok() && message.has_shutdown()) return;
+    if (!DecodeFrame(frame, &message).ok()) continue;
+    if (message.has_shutdown()) return;
+    AnswerForTheDead(**bus, b, child, cause, message);
   }
 }
 

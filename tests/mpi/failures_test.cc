@@ -54,7 +54,14 @@ int RunUntilKilled(std::string dir, int x) {
   return -1;
 }
 int Square(int x) { return x * x; }
-RAYMPI_REMOTE(CrashOnce, Segfault, ThrowOnce, RunUntilKilled, Square);
+// Owns an object and hands out a ref to it; publishes its pid.
+raympi::ObjectRef<int> OwnSomething(std::string dir) {
+  auto ref = raympi::Put(42);
+  std::ofstream(dir + "/owner.tmp") << getpid();
+  fs::rename(dir + "/owner.tmp", dir + "/owner");
+  return ref;
+}
+RAYMPI_REMOTE(CrashOnce, Segfault, ThrowOnce, RunUntilKilled, Square, OwnSomething);
 
 std::string MakeDir() {
   char dir[] = "/tmp/raympi-failures.XXXXXX";
@@ -108,6 +115,14 @@ int main(int argc, char** argv) {
   std::ofstream(dir + "/killed").close();
   if (pid > 0) kill(pid, SIGKILL);
   CHECK(*raympi::Get(running) == 11);
+
+  // A worker killed while it owns the only copy of an object: Get says the object is lost.
+  auto inner = *raympi::Get(raympi::Task(OwnSomething).Remote(dir));
+  int owner = 0;
+  std::ifstream(dir + "/owner") >> owner;
+  CHECK(owner > 0);
+  if (owner > 0) kill(owner, SIGKILL);
+  CHECK_THROWS(raympi::TaskError, "the object is lost: its owner", raympi::Get(inner));
 
   // The nodes still run tasks on fresh workers.
   std::vector<raympi::ObjectRef<int>> refs;
