@@ -386,6 +386,16 @@ int RunRank(const Flags& flags, const std::string& program) {
     loop.SetGcsHandler([&](rpc::Envelope& e) { gcs->Handle(e); });
   }
   if (is_raylet) {
+    config.add_object_stats = [&](rpc::NodeSummary* summary) {
+      ObjectStore::Stats stats = store->stats(0);
+      summary->set_store_capacity(stats.capacity);
+      summary->set_store_bytes_in_use(stats.bytes_in_use);
+      summary->set_store_objects(stats.num_objects);
+      if (objects) {
+        summary->set_objects_pulled(objects->stats().pulls_completed);
+        summary->set_bytes_pulled(objects->stats().bytes_pulled);
+      }
+    };
     raylet = std::make_unique<NodeManager>(config, pool.get(),
                                            [&](const rpc::Envelope& e) { loop.Send(e); });
     RmaReader* reader = window ? static_cast<RmaReader*>(window.get()) : &no_remote_reader;

@@ -10,6 +10,8 @@ out=$(timeout 120 mpiexec -n 2 "$launcher" --ranks-per-node 1 --summary --summar
 grep -q "raympi job summary: [0-9]* tasks" <<<"$out" || { echo "no summary table:"; echo "$out"; exit 1; }
 grep -q '"node": 1' "$json" || { echo "node 1 missing from $json:"; cat "$json"; exit 1; }
 grep -q '"utilisation"' "$json" || { echo "no utilisation in $json"; exit 1; }
+grep -qE '"store_?[cC]apacity"' "$json" || { echo "no object store figures in $json"; exit 1; }
+grep -q "store left (MiB)" <<<"$out" || { echo "no object store column in the table:"; echo "$out"; exit 1; }
 tasks=$(sed -n 's/^ "tasks": "\([0-9]*\)".*/\1/p' "$json")
 [ "${tasks:-0}" -ge 150 ] || { echo "expected >= 150 tasks in the summary, got '$tasks'"; cat "$json"; exit 1; }
 [ ! -e "$json.partial" ] || { echo "a partial summary file was left behind"; exit 1; }

@@ -129,12 +129,17 @@ std::string FormatJobSummary(const rpc::JobSummary& summary) {
   std::string out = fmt::format(
       "raympi job summary: {} tasks in {:.3f} s ({:.0f} tasks/s) on {} node(s)\n", summary.tasks(),
       summary.span_seconds(), summary.tasks_per_second(), summary.nodes_size());
-  out += fmt::format("  {:>4}  {:<16} {:>6} {:>8} {:>8} {:>10} {:>12}\n", "node", "host", "CPUs",
-                     "workers", "tasks", "busy CPU-s", "utilisation");
+  out += fmt::format("  {:>4}  {:<16} {:>6} {:>8} {:>8} {:>10} {:>12} {:>16} {:>14}\n", "node",
+                     "host", "CPUs", "workers", "tasks", "busy CPU-s", "utilisation",
+                     "store left (MiB)", "pulled (MiB)");
   for (const rpc::NodeSummary& n : summary.nodes()) {
-    out += fmt::format("  {:>4}  {:<16} {:>6g} {:>8} {:>8} {:>10.3f} {:>11.0f}%\n", n.node(),
-                       n.host(), n.cpus(), n.workers(), n.stats().tasks(), n.stats().busy_seconds(),
-                       100 * n.utilisation());
+    out +=
+        fmt::format("  {:>4}  {:<16} {:>6g} {:>8} {:>8} {:>10.3f} {:>11.0f}% {:>16} {:>14}\n",
+                    n.node(), n.host(), n.cpus(), n.workers(), n.stats().tasks(),
+                    n.stats().busy_seconds(), 100 * n.utilisation(),
+                    fmt::format("{:.1f}/{:.0f}", n.store_bytes_in_use() / 1048576.0,
+                                n.store_capacity() / 1048576.0),
+                    fmt::format("{:.1f} ({})", n.bytes_pulled() / 1048576.0, n.objects_pulled()));
   }
   return out;
 }

@@ -499,6 +499,7 @@ void NodeManager::FinishShutdown() {
   s->set_leases(leases_granted_);
   s->set_workers(pool_->StartedSlots().size() - (config_.is_head ? 1 : 0));
   *s->mutable_stats() = stats_;
+  if (config_.add_object_stats) config_.add_object_stats(s);
   send_(summary);
   done_ = true;
 }

@@ -30,6 +30,8 @@ struct NodeManagerConfig {
   // A resource report goes to the GCS on every change and at least this often (the heartbeat).
   std::chrono::steady_clock::duration heartbeat_period = std::chrono::seconds(1);
   std::function<std::chrono::steady_clock::time_point()> now;  // defaults to steady_clock::now
+  // Adds the object plane's figures to the node's summary at the end (optional).
+  std::function<void(rpc::NodeSummary*)> add_object_stats;
 };
 
 class NodeManager {
