@@ -3,7 +3,8 @@
 //   get_small   Get of an 8-byte value, calls per second
 //   put_1GiB    Put of a 1 GiB std::vector<char>, GB/s (one copy into the store)
 //   get_remote  GetView on node 0 of an object made on node 1 (a pull between raylets), GB/s,
-//               for --remote-mib MiB; needs 2 nodes (--ranks-per-node 1 with mpirun -n 2)
+//               for 1 MiB, 64 MiB, 1 GiB (--remote-mib 1,64); needs 2 nodes
+//               (--ranks-per-node 1 with mpirun -n 2)
 // Prints rows `name,value,unit,baseline,ratio` (bench/run's format); the baselines (Ray's
 // published figures, raw MPI_Get) are compared in bench/suite/report.py.
 #include <raympi/raympi.h>
@@ -33,13 +34,21 @@ int main(int argc, char** argv) {
   raympi::Init(argc, argv);
   int small_calls = 20000;
   size_t big_mib = 1024;
-  size_t remote_mib = 256;
+  std::vector<size_t> remote_sizes = {1, 64, 1024};
   int runs = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--small-calls") small_calls = std::atoi(argv[i + 1]);
     if (a == "--big-mib") big_mib = std::strtoull(argv[i + 1], nullptr, 10);
-    if (a == "--remote-mib") remote_mib = std::strtoull(argv[i + 1], nullptr, 10);
+    if (a == "--remote-mib") {  // a comma list
+      remote_sizes.clear();
+      std::string list = argv[i + 1];
+      for (size_t p = 0; p < list.size();) {
+        size_t q = list.find(',', p);
+        remote_sizes.push_back(std::strtoull(list.substr(p, q - p).c_str(), nullptr, 10));
+        p = q == std::string::npos ? list.size() : q + 1;
+      }
+    }
     if (a == "--runs") runs = std::atoi(argv[i + 1]);
   }
 
@@ -66,23 +75,27 @@ int main(int argc, char** argv) {
   }
   Row("objects.put_" + std::to_string(big_mib) + "MiB.GBps", best, "GB/s");
 
+  // Cross-node Get of 1 MiB, 64 MiB and 1 GiB (or --remote-mib sizes): the object is made on
+  // node 1, then GetView on node 0 pulls it (FetchObject, PullRequest, RMA reads, sealed).
   if (raympi::Nodes().size() > 1) {
-    const size_t bytes = remote_mib << 20;
-    best = 0;
-    for (int run = 0; run < runs; ++run) {
-      auto made = raympi::Task(MakeBytes).SetSchedulingStrategy(raympi::NodeAffinity(1)).Remote(
-          bytes);
-      raympi::Wait(std::vector<raympi::ObjectRef<std::vector<char>>>{made}, 1);
-      start = Clock::now();
-      raympi::ArrayView<char> view = raympi::GetView(made);
-      double s = Seconds(Clock::now() - start);
-      if (view.size() != bytes || view[bytes - 1] != 'x') {
-        std::fprintf(stderr, "object_bench: the pulled object is wrong\n");
-        return 1;
+    for (size_t mib : remote_sizes) {
+      const size_t bytes = mib << 20;
+      best = 0;
+      for (int run = 0; run < runs; ++run) {
+        auto made =
+            raympi::Task(MakeBytes).SetSchedulingStrategy(raympi::NodeAffinity(1)).Remote(bytes);
+        raympi::Wait(std::vector<raympi::ObjectRef<std::vector<char>>>{made}, 1);
+        start = Clock::now();
+        raympi::ArrayView<char> view = raympi::GetView(made);
+        double s = Seconds(Clock::now() - start);
+        if (view.size() != bytes || view[bytes - 1] != 'x') {
+          std::fprintf(stderr, "object_bench: the pulled object is wrong\n");
+          return 1;
+        }
+        best = std::max(best, static_cast<double>(bytes) / s / 1e9);
       }
-      best = std::max(best, static_cast<double>(bytes) / s / 1e9);
+      Row("objects.get_remote_" + std::to_string(mib) + "MiB.GBps", best, "GB/s");
     }
-    Row("objects.get_remote_" + std::to_string(remote_mib) + "MiB.GBps", best, "GB/s");
   }
   return 0;
 }

@@ -86,7 +86,7 @@ BENCHMARKS = [
           lambda ctx: ["mpirun", "-n", "2", ctx.build("bin/raympi"), "--ranks-per-node", "1",
                        "--object-store-memory", "1536MiB" if ctx.quick else "3GiB",
                        "--object-store-prefault", ctx.build("bench/objects/object_bench")]
-          + (["--small-calls", "2000", "--big-mib", "256", "--remote-mib", "64", "--runs", "2"]
+          + (["--small-calls", "2000", "--big-mib", "256", "--remote-mib", "1,64", "--runs", "2"]
              if ctx.quick else []),
           needs=["bin/raympi", "bench/objects/object_bench"], timeout_s=300),
     # Peers, from Debian packages (bench/install-peers.sh).

@@ -42,7 +42,7 @@ COMPARISONS = [
     # its return, Get): informative against MPI_Get, not the transfer target.
     Compare(r"raympi\.\w+\.array_\d+MiB\.GBps", "mpi.get.GBps"),
     # The transfer target: a Get on node 0 of an object on node 1 (one RMA pull).
-    Compare(r"objects\.get_remote_\d+MiB\.GBps", "mpi.get.GBps", ">= 0.8x MPI_Get",
+    Compare(r"objects\.get_remote_(\d+)MiB\.GBps", "mpi.get_win_create_{0}MiB", ">= 0.8x MPI_Get",
             lambda v, r: r >= 0.8),
     Compare(r"objects\.pull_(\d+MiB)$", "mpi.get_win_create_{0}", ">= 0.8x MPI_Get",
             lambda v, r: r >= 0.8),
