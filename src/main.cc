@@ -2,6 +2,7 @@
 // rank's role (GCS, raylet, or spare) and runs it. Everything else lives in the role libraries.
 #include <google/protobuf/util/json_util.h>
 #include <mpi.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -382,6 +383,9 @@ int RunRank(const Flags& flags, const std::string& program) {
     GcsOptions gcs_options;
     gcs_options.print_summary = flags.summary;
     gcs_options.summary_json = flags.summary_json;
+    if (const char* ms = std::getenv("RAYMPI_NODE_TIMEOUT_MS")) {
+      gcs_options.node_timeout = std::chrono::milliseconds(std::max(1, std::atoi(ms)));
+    }
     gcs = std::make_unique<GcsServer>(callbacks, gcs_options);
     loop.SetGcsHandler([&](rpc::Envelope& e) { gcs->Handle(e); });
   }
@@ -407,6 +411,7 @@ int RunRank(const Flags& flags, const std::string& program) {
       } else {
         // A dead worker's half-written objects would never be sealed.
         if (e.has_worker_died()) store->AbortCreatedBy(e.worker_died().pid());
+        if (e.has_node_died()) objects->OnNodeDied(e.node_died().node());
         raylet->Handle(e);
       }
     });
@@ -431,8 +436,27 @@ int RunRank(const Flags& flags, const std::string& program) {
     if (raylet) return raylet->done() && (!gcs || gcs->finished());
     return spare_done || (gcs && gcs->finished());
   });
-  launcher.ReleaseAll();
   int exit_code = gcs ? gcs->exit_code() : 0;
+  if (gcs && !gcs->lost_nodes().empty()) {
+    // A lost raylet cannot join the collective end (window free, disconnects, finalize): end
+    // the job the only way MPI offers, with the driver's exit code (1 if it was 0).
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    for (const auto& [node, cause] : gcs->lost_nodes()) {
+      std::fprintf(stderr, "raympi: node %d was lost during the job (%s); ending with MPI_Abort\n",
+                   node, cause.c_str());
+      // A stalled raylet on this host is ended here (fencing): mpirun's abort may wait on it.
+      const rpc::NodeInfo& info = gcs->nodes().at(node);
+      if (info.host() == host && info.pid() > 0) kill(info.pid(), SIGKILL);
+    }
+    std::fflush(stderr);
+    objects.reset();
+    bus.reset();
+    store.reset();
+    RemoveShmWithPrefix(bus_prefix);
+    MPI_Abort(MPI_COMM_WORLD, exit_code != 0 ? exit_code : 1);
+  }
+  launcher.ReleaseAll();
   // The manager first, then the window (collective over the raylets: each gets here once its
   // loop is done; it waits for reads into the arena), then the store.
   objects.reset();

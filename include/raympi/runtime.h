@@ -46,7 +46,8 @@ struct NodeInfo {
   std::string host;
   std::map<std::string, double> total;
   std::map<std::string, double> available;
-  bool alive = false;
+  bool alive = false;  // false once the node is lost (no heartbeat; it never comes back)
+  int raylet_pid = 0;  // the node manager's process, on `host`
 };
 
 /// One node's object store, as raympi::LocalObjectStoreUsage() reports it (like `ray memory`).

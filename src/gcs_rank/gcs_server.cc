@@ -32,7 +32,7 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
     }
     case rpc::Envelope::kResourceReport: {
       auto it = nodes_.find(envelope.resource_report().node());
-      if (it == nodes_.end()) break;
+      if (it == nodes_.end() || !it->second.alive()) break;  // a lost node stays lost
       *it->second.mutable_available() = envelope.resource_report().available();
       last_heard_[it->first] = callbacks_.now();
       view_dirty_ = true;
@@ -58,18 +58,55 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
 
 void GcsServer::Tick() {
   if (job_ended_) {
-    if (!finished_ &&
-        (summaries_.size() >= nodes_.size() || callbacks_.now() >= summary_deadline_)) {
+    if (!finished_ && (summaries_.size() >= NumAlive() || callbacks_.now() >= summary_deadline_)) {
       Finish();
     }
     return;
   }
   if (nodes_.empty()) return;
   Clock::time_point now = callbacks_.now();
+  CheckHeartbeats(now);
   if (view_dirty_ || now - last_broadcast_ >= options_.view_refresh_period) {
     last_broadcast_ = now;
     BroadcastView();
   }
+}
+
+void GcsServer::CheckHeartbeats(Clock::time_point now) {
+  for (const auto& [node, info] : nodes_) {
+    // Node 0's raylet shares this rank: if it stalled, so would the GCS.
+    if (node == 0 || !info.alive()) continue;
+    auto heard = last_heard_.find(node);
+    if (heard == last_heard_.end() || now - heard->second < options_.node_timeout) continue;
+    double seconds = std::chrono::duration<double>(now - heard->second).count();
+    MarkLost(node, fmt::format("no heartbeat for {:.1f} s", seconds));
+  }
+}
+
+void GcsServer::MarkLost(int node, const std::string& cause) {
+  rpc::NodeInfo& info = nodes_.at(node);
+  info.set_alive(false);
+  info.clear_available();
+  lost_nodes_[node] = cause;
+  view_dirty_ = true;
+  RAYMPI_LOG_ERROR(
+      "node {} (rank {}, host {}, raylet pid {}) is lost: {}; its tasks run again "
+      "elsewhere",
+      node, info.rank(), info.host(), info.pid(), cause);
+  rpc::Envelope died;
+  *died.mutable_src() = MakeAddress(kGcsNode, 0);
+  died.mutable_node_died()->set_node(node);
+  died.mutable_node_died()->set_cause(cause);
+  for (const auto& [other, other_info] : nodes_) {
+    if (!other_info.alive()) continue;
+    *died.mutable_dst() = MakeAddress(other, kRayletSlot);
+    callbacks_.send(died);
+  }
+}
+
+size_t GcsServer::NumAlive() const {
+  return std::count_if(nodes_.begin(), nodes_.end(),
+                       [](const auto& entry) { return entry.second.alive(); });
 }
 
 GcsServer::Clock::time_point GcsServer::LastHeard(int node) const {
@@ -150,6 +187,7 @@ void GcsServer::BroadcastView() {
   *view.mutable_src() = MakeAddress(kGcsNode, 0);
   for (const auto& [node, info] : nodes_) *view.mutable_cluster_view()->add_nodes() = info;
   for (const auto& [node, info] : nodes_) {
+    if (!info.alive()) continue;
     *view.mutable_dst() = MakeAddress(node, kRayletSlot);
     callbacks_.send(view);
   }

@@ -19,6 +19,9 @@ struct GcsOptions {
   std::chrono::steady_clock::duration view_refresh_period = std::chrono::milliseconds(100);
   // At the end of the job, how long to wait for the raylets' summaries.
   std::chrono::steady_clock::duration summary_timeout = std::chrono::seconds(5);
+  // A node not heard from (heartbeat: a resource report every second) for this long is lost.
+  // Ray's default is 30 s; HPC nodes rarely stall for long, and a stalled node holds up tasks.
+  std::chrono::steady_clock::duration node_timeout = std::chrono::seconds(10);
   bool print_summary = false;  // the job summary table on stderr
   std::string summary_json;    // and/or as JSON in this file
 };
@@ -46,12 +49,17 @@ class GcsServer {
   bool finished() const { return finished_; }
   int exit_code() const { return exit_code_; }
   const std::map<int, rpc::NodeInfo>& nodes() const { return nodes_; }
+  // Nodes declared lost, with the cause.
+  const std::map<int, std::string>& lost_nodes() const { return lost_nodes_; }
   // When the GCS last heard from a node (registration or resource report = heartbeat).
   Clock::time_point LastHeard(int node) const;
 
  private:
   void BroadcastView();
   void Finish();
+  void CheckHeartbeats(Clock::time_point now);
+  void MarkLost(int node, const std::string& cause);
+  size_t NumAlive() const;
 
   Callbacks callbacks_;
   GcsOptions options_;
@@ -64,6 +72,7 @@ class GcsServer {
   Clock::time_point summary_deadline_{};
   std::map<int, rpc::NodeSummary> summaries_;
   int exit_code_ = 0;
+  std::map<int, std::string> lost_nodes_;
 };
 
 }  // namespace raympi

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <tuple>
+#include <vector>
 
 #include "common/frame.h"
 #include "common/logging.h"
@@ -384,6 +386,20 @@ void ObjectManager::PollReads() {
                          std::to_string(pull.source_node) + " failed: " + done.status().message());
     }
     FinishIfDone(read.pull_id);
+  }
+}
+
+void ObjectManager::OnNodeDied(int node) {
+  std::vector<uint64_t> from_node;
+  for (auto& [pull_id, pull] : pulls_) {
+    if (pull.source_node != node) continue;
+    FailPull(pull,
+             "node " + std::to_string(node) + " was lost while the object was pulled from it");
+    from_node.push_back(pull_id);
+  }
+  for (uint64_t pull_id : from_node) FinishIfDone(pull_id);
+  for (auto it = served_.begin(); it != served_.end();) {
+    it = it->first.first == node ? served_.erase(it) : std::next(it);
   }
 }
 

@@ -86,6 +86,9 @@ class ObjectManager {
 
   ObjectManagerStats stats() const;
 
+  // `node` is lost: pulls from it fail (their waiters get an error), pins it held here go.
+  void OnNodeDied(int node);
+
  private:
   struct Waiter {
     rpc::Address address;

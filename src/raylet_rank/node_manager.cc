@@ -1,5 +1,7 @@
 #include "raylet_rank/node_manager.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -35,6 +37,7 @@ Status NodeManager::Start() {
   info->set_node(config_.node);
   info->set_rank(config_.rank);
   info->set_host(config_.resources.host);
+  info->set_pid(static_cast<int32_t>(getpid()));
   *info->mutable_total() = total_;
   *info->mutable_available() = available_;
   send_(reg);
@@ -68,6 +71,9 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
       break;
     case rpc::Envelope::kWorkerDied:
       OnWorkerDied(envelope.worker_died());
+      break;
+    case rpc::Envelope::kNodeDied:
+      OnNodeDied(envelope);
       break;
     case rpc::Envelope::kWorkerBlocked:
       OnWorkerBlocked(envelope.src().slot(), envelope.worker_blocked().blocked());
@@ -452,6 +458,19 @@ void NodeManager::OnWorkerDied(const rpc::WorkerDied& died) {
                      startup_failures_);
   }
   GrantQueued();
+}
+
+void NodeManager::OnNodeDied(const rpc::Envelope& envelope) {
+  view_.erase(envelope.node_died().node());  // never spill there again
+  // Every process of the node may hold leases or objects there.
+  rpc::Envelope notice = envelope;
+  *notice.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+  for (int slot : pool_->StartedSlots()) {
+    if (pool_->IsWorker(slot) && !pool_->IsAlive(slot)) continue;
+    *notice.mutable_dst() = MakeAddress(config_.node, slot);
+    send_(notice);
+  }
+  SpillQueued();
 }
 
 void NodeManager::OnShutdown(const rpc::Envelope& envelope) {

@@ -77,6 +77,7 @@ class NodeManager {
   // retry the tasks) and the GCS, and let the pool start another when needed.
   void OnWorkerDied(const rpc::WorkerDied& died);
   void OnDriverExit(rpc::Envelope& envelope);
+  void OnNodeDied(const rpc::Envelope& envelope);
   void OnWorkerStats(int slot, const rpc::TaskStats& stats);
   // Sends the node's summary to the GCS; the raylet is done.
   void FinishShutdown();

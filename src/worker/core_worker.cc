@@ -226,6 +226,9 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
     case rpc::Envelope::kWorkerDied:
       OnWorkerDied(envelope.worker_died(), out);
       break;
+    case rpc::Envelope::kNodeDied:
+      OnNodeDied(envelope.node_died(), out);
+      break;
     case rpc::Envelope::kPushTask:
       pushed_.push_back(std::move(*envelope.mutable_push_task()));
       role_.Notify(task_seat_);
@@ -385,6 +388,7 @@ std::vector<NodeInfo> CoreWorker::Nodes() {
     info.total.insert(n.total().amounts().begin(), n.total().amounts().end());
     info.available.insert(n.available().amounts().begin(), n.available().amounts().end());
     info.alive = n.alive();
+    info.raylet_pid = n.pid();
     nodes.push_back(std::move(info));
   }
   return nodes;
@@ -518,7 +522,7 @@ int CoreWorker::HomeNode(const rpc::TaskSpec& spec) const {
   if (spec.strategy().kind() != rpc::SchedulingStrategy::DEFAULT) return config_.node;
   std::map<int, uint64_t> bytes;
   for (const auto& arg : spec.args()) {
-    if (arg.in_store()) bytes[arg.node()] += arg.size();
+    if (arg.in_store() && !dead_nodes_.count(arg.node())) bytes[arg.node()] += arg.size();
   }
   int home = config_.node;
   uint64_t most = 0;
@@ -669,6 +673,10 @@ void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
       Pump(where.queue_key, out);
       return;
     }
+    if (done.result().in_store()) {
+      auto entry = objects_.find(done.result().object_id());
+      if (entry != objects_.end()) entry->second.lineage = where.spec;
+    }
     Pump(where.queue_key, out);
   }
   std::string id = done.result().object_id();
@@ -702,7 +710,9 @@ void CoreWorker::OnWorkerDied(const rpc::WorkerDied& died, Outbox& out) {
     }
     rpc::TaskSpec spec = std::move(it->second.spec);
     it = in_flight_.erase(it);
-    const std::string cause = "its worker (" + where + ") " + died.cause();
+    // pid 0: every lease of a lost node, whose cause says so.
+    const std::string cause =
+        died.pid() == 0 ? died.cause() : "its worker (" + where + ") " + died.cause();
     if (Retry(spec, cause, out)) continue;
     std::string retries = spec.max_retries() == 0
                               ? "no retries were allowed (SetMaxRetries)"
@@ -710,6 +720,57 @@ void CoreWorker::OnWorkerDied(const rpc::WorkerDied& died, Outbox& out) {
     FailTask(spec, spec.function(), cause + "; " + retries, out);
   }
   for (const std::string& key : keys) Pump(key, out);
+}
+
+void CoreWorker::OnNodeDied(const rpc::NodeDied& died, Outbox& out) {
+  const int node = died.node();
+  if (!dead_nodes_.insert(node).second) return;
+  const std::string cause = "node " + std::to_string(node) + " was lost (" + died.cause() + ")";
+  // Its leases: their tasks run again elsewhere.
+  rpc::WorkerDied leases;
+  *leases.mutable_worker() = MakeAddress(node, -1);
+  leases.set_cause("its " + cause);
+  for (const auto& [key, q] : queues_) {
+    for (const Lease& l : q.leases) {
+      if (l.worker.node() == node) leases.add_lease_ids(l.id);
+    }
+  }
+  OnWorkerDied(leases, out);
+  // Lease requests waiting at its raylet: ask at home again.
+  for (auto& [request_id, request] : lease_requests_) {
+    if (request.node != node) continue;
+    SchedulingQueue& q = queues_[request.queue_key];
+    if (q.home_node == node) q.home_node = config_.node;
+    request.node = q.home_node;
+    out.push_back(MakeLeaseRequest(q.home_node, request_id, q, /*spilled=*/false));
+  }
+  // Objects whose every copy was there.
+  for (auto& [id, entry] : objects_) {
+    if (!entry.ready || !entry.value.in_store() || !entry.copies.count(node)) continue;
+    entry.copies.erase(node);
+    if (!entry.copies.empty()) {
+      if (entry.value.node() == node) entry.value.set_node(*entry.copies.begin());
+      continue;
+    }
+    if (entry.lineage) {
+      RAYMPI_LOG_WARN("object {} was lost with node {}; running {} again to make it",
+                      DescribeId(id), node, entry.lineage->function());
+      rpc::TaskSpec spec = *entry.lineage;
+      spec.set_attempt(0);
+      entry.ready = false;
+      entry.local = false;
+      entry.lineage.reset();
+      entry.value = rpc::ObjectValue();
+      Enqueue(std::move(spec), out);
+      continue;
+    }
+    rpc::ObjectValue lost;
+    lost.set_object_id(id);
+    lost.set_is_error(true);
+    lost.set_error_function("Get");
+    lost.set_error_message("object " + DescribeId(id) + " is lost: its only copy was on " + cause);
+    entry.value = std::move(lost);
+  }
 }
 
 void CoreWorker::ReturnIdleLeases(Outbox& out) {

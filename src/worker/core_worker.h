@@ -108,6 +108,9 @@ class CoreWorker : public internal::Runtime {
     bool fetching = false;  // FetchObject sent to our raylet
     std::string fetch_error;
     std::vector<Waiter*> fetch_waiters;
+    // Owner, stored task results: the task that made it, to make it again if every copy is lost
+    // (lineage reconstruction).
+    std::optional<rpc::TaskSpec> lineage;
     bool requested = false;                 // borrowed: GetObject sent to the owner
     std::vector<rpc::Address> borrowers;    // owner: who asked before it was ready
     std::set<std::string> dependent_tasks;  // tasks whose arguments wait for it
@@ -173,6 +176,9 @@ class CoreWorker : public internal::Runtime {
   void OnTaskDone(rpc::TaskDone& done, Outbox& out);
   // The raylet says a worker we leased died: its leases are gone; retry or fail its tasks.
   void OnWorkerDied(const rpc::WorkerDied& died, Outbox& out);
+  // A node is lost: its leases end (tasks retried), requests waiting there go home, objects
+  // whose only copies were there are made again from their lineage or become errors.
+  void OnNodeDied(const rpc::NodeDied& died, Outbox& out);
   // Runs the task again if it has retries left; false if not.
   bool Retry(rpc::TaskSpec& spec, const std::string& why, Outbox& out);
   void ReturnIdleLeases(Outbox& out);
@@ -234,6 +240,7 @@ class CoreWorker : public internal::Runtime {
   // Owner: the objects each pending task takes (their task_refs), by task id.
   std::unordered_map<std::string, std::vector<std::string>> task_args_;
   std::vector<std::string> pending_release_;
+  std::set<int> dead_nodes_;
   std::deque<rpc::PushTask> pushed_;  // worker: tasks to execute
   uint64_t next_request_id_ = 0;
   std::map<uint64_t, std::optional<rpc::ClusterView>> node_requests_;  // Nodes() in progress
