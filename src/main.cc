@@ -447,7 +447,10 @@ int RunRank(const Flags& flags, const std::string& program) {
                    node, cause.c_str());
       // A stalled raylet on this host is ended here (fencing): mpirun's abort may wait on it.
       const rpc::NodeInfo& info = gcs->nodes().at(node);
-      if (info.host() == host && info.pid() > 0) kill(info.pid(), SIGKILL);
+      if (info.host() == host && info.pid() > 0) {
+        kill(info.pid(), SIGKILL);
+        RemoveShmWithPrefix(ShmPrefixOf(info.pid(), job_key, node));
+      }
     }
     std::fflush(stderr);
     objects.reset();

@@ -9,12 +9,12 @@ app=$2
 log=$(mktemp /tmp/raympi-node-loss.XXXXXX.log)
 trap 'rm -f "$log"' EXIT
 start=$SECONDS
-RAYMPI_NODE_TIMEOUT_MS=1500 timeout -k 5 100 mpiexec -n 2 "$launcher" --ranks-per-node 1 \
+RAYMPI_NODE_TIMEOUT_MS=1500 timeout -k 5 60 mpiexec -n 2 "$launcher" --ranks-per-node 1 \
   --object-store-memory 256MiB "$app" >"$log" 2>&1 </dev/null
 rc=$?
 out=$(cat "$log")
 fail() { echo "FAIL: $1"; echo "$out" | grep -v '^\[vm'; exit 1; }
-[ $((SECONDS - start)) -lt 90 ] || fail "the job hung (ended by timeout, exit $rc)"
+[ $((SECONDS - start)) -lt 55 ] || fail "the job hung (ended by timeout, exit $rc)"
 [ $rc -ne 0 ] || fail "a job that lost a node exited 0"
 grep -q "node_loss_test: 0 failure(s)" <<<"$out" || fail "the driver's checks failed"
 grep -q "node 1 was lost during the job (no heartbeat" <<<"$out" || fail "no message naming the lost node"

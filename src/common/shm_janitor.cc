@@ -31,7 +31,11 @@ void OnTerminationSignal(int signal) {
 }  // namespace
 
 std::string ShmPrefix(const std::string& job_key, int node) {
-  return kPrefix + std::to_string(getpid()) + "-" + job_key + "-n" + std::to_string(node);
+  return ShmPrefixOf(static_cast<int>(getpid()), job_key, node);
+}
+
+std::string ShmPrefixOf(int pid, const std::string& job_key, int node) {
+  return kPrefix + std::to_string(pid) + "-" + job_key + "-n" + std::to_string(node);
 }
 
 std::string StoreNameForBus(const std::string& bus_name) { return bus_name + "-store"; }

@@ -8,6 +8,8 @@ namespace raympi {
 
 // "raympi-p<pid>-<job key>-n<node>": the prefix of every segment this raylet creates.
 std::string ShmPrefix(const std::string& job_key, int node);
+// The same for the raylet with pid `pid` (another raylet of this host, e.g. one that was lost).
+std::string ShmPrefixOf(int pid, const std::string& job_key, int node);
 
 // The node's object store segment, named after its bus so every process finds both.
 std::string StoreNameForBus(const std::string& bus_name);
