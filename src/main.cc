@@ -439,11 +439,12 @@ int RunRank(const Flags& flags, const std::string& program) {
   int exit_code = gcs ? gcs->exit_code() : 0;
   if (gcs && !gcs->lost_nodes().empty()) {
     // A lost raylet cannot join the collective end (window free, disconnects, finalize): end
-    // the job the only way MPI offers, with the driver's exit code (1 if it was 0).
+    // the job without it, with the driver's exit code (1 if it was 0).
     char host[256] = {0};
     gethostname(host, sizeof(host) - 1);
     for (const auto& [node, cause] : gcs->lost_nodes()) {
-      std::fprintf(stderr, "raympi: node %d was lost during the job (%s); ending with MPI_Abort\n",
+      std::fprintf(stderr,
+                   "raympi: node %d was lost during the job (%s); ending the job without it\n",
                    node, cause.c_str());
       // A stalled raylet on this host is ended here (fencing): mpirun's abort may wait on it.
       const rpc::NodeInfo& info = gcs->nodes().at(node);
@@ -457,7 +458,9 @@ int RunRank(const Flags& flags, const std::string& program) {
     bus.reset();
     store.reset();
     RemoveShmWithPrefix(bus_prefix);
-    MPI_Abort(MPI_COMM_WORLD, exit_code != 0 ? exit_code : 1);
+    // Not MPI_Abort: with a stopped peer, mpirun's abort sometimes waited forever here. A rank
+    // that leaves without MPI_Finalize makes mpirun end the job at once (as for a crash).
+    std::_Exit(exit_code != 0 ? exit_code : 1);
   }
   launcher.ReleaseAll();
   // The manager first, then the window (collective over the raylets: each gets here once its

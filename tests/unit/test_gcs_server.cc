@@ -259,5 +259,65 @@ TEST_F(GcsServerTest, NothingIsSentAfterTheJobEnded) {
   EXPECT_EQ(end_job_codes_.size(), 1u);
 }
 
+// Heartbeats: a node not heard from for node_timeout (10 s by default) is lost, for good.
+TEST_F(GcsServerTest, SilentNodeIsLostAndEveryAliveRayletIsTold) {
+  Register(0, 1);
+  Register(1, 1);
+  Register(2, 1);
+  now_ += std::chrono::seconds(9);
+  Report(0, 1);
+  Report(2, 1);
+  gcs_->Tick();
+  EXPECT_TRUE(gcs_->lost_nodes().empty());
+  sent_.clear();
+  now_ += std::chrono::milliseconds(1001);  // node 1: 10.001 s of silence
+  gcs_->Tick();
+  ASSERT_EQ(gcs_->lost_nodes().size(), 1u);
+  EXPECT_NE(gcs_->lost_nodes().at(1).find("no heartbeat for 10.0 s"), std::string::npos);
+  std::vector<int> told;
+  for (const rpc::Envelope& e : sent_) {
+    if (e.has_node_died()) {
+      EXPECT_EQ(e.node_died().node(), 1);
+      told.push_back(e.dst().node());
+    }
+    if (e.has_cluster_view()) {
+      EXPECT_NE(e.dst().node(), 1);  // the lost node gets no view
+      for (const auto& n : e.cluster_view().nodes()) EXPECT_EQ(n.alive(), n.node() != 1);
+    }
+  }
+  EXPECT_EQ(told, (std::vector<int>{0, 2}));
+  // It stays lost: a late report does not revive it.
+  Report(1, 1);
+  EXPECT_FALSE(gcs_->nodes().at(1).alive());
+  sent_.clear();
+  now_ += std::chrono::seconds(20);
+  Report(2, 1);
+  gcs_->Tick();
+  for (const rpc::Envelope& e : sent_) EXPECT_FALSE(e.has_node_died());  // told once
+}
+
+TEST_F(GcsServerTest, HeadNodeIsNeverDeclaredLost) {
+  Register(0, 1);  // its raylet shares the GCS's rank
+  now_ += std::chrono::hours(1);
+  gcs_->Tick();
+  EXPECT_TRUE(gcs_->lost_nodes().empty());
+}
+
+TEST_F(GcsServerTest, JobEndWaitsOnlyForTheSummariesOfNodesAlive) {
+  Register(0, 1);
+  Register(1, 1);
+  now_ += std::chrono::seconds(11);
+  Report(0, 1);
+  gcs_->Tick();  // node 1 lost
+  rpc::Envelope exit;
+  exit.mutable_driver_exit()->set_exit_code(0);
+  gcs_->Handle(exit);
+  rpc::Envelope summary;
+  summary.mutable_node_summary()->set_node(0);
+  gcs_->Handle(summary);
+  gcs_->Tick();
+  EXPECT_TRUE(gcs_->finished());
+}
+
 }  // namespace
 }  // namespace raympi
