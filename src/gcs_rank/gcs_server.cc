@@ -14,11 +14,17 @@
 namespace raympi {
 
 GcsServer::GcsServer(Callbacks callbacks, GcsOptions options)
-    : callbacks_(std::move(callbacks)), options_(options) {
+    : callbacks_(std::move(callbacks)),
+      options_(options),
+      actors_([this](const rpc::Envelope& e) { callbacks_.send(e); }) {
   if (!callbacks_.now) callbacks_.now = [] { return Clock::now(); };
 }
 
 void GcsServer::Handle(rpc::Envelope& envelope) {
+  if (ActorManager::Handles(envelope)) {
+    actors_.Handle(envelope);
+    return;
+  }
   switch (envelope.body_case()) {
     case rpc::Envelope::kRegisterNode: {
       const rpc::NodeInfo& info = envelope.register_node().info();
