@@ -153,6 +153,12 @@ class ActorCreator {
     options_.max_task_retries = n;
     return *this;
   }
+  /// Runs up to `k` calls at once, on k threads of its worker (a threaded actor: the methods
+  /// must be thread-safe, and calls from one caller may then overlap). Default 1.
+  ActorCreator& SetMaxConcurrency(int k) {
+    options_.max_concurrency = k;
+    return *this;
+  }
   ActorCreator& SetLifetime(ActorLifetime lifetime) {
     options_.detached = lifetime == ActorLifetime::kDetached;
     return *this;

@@ -78,6 +78,7 @@ struct ActorOptions {
   int max_restarts = 0;      // -1: forever
   int max_task_retries = 0;  // -1: forever
   bool detached = false;
+  int max_concurrency = 1;  // calls that may run at once (threads of the actor)
 };
 
 // An actor as the GCS knows it (raympi::GetActor).

@@ -93,6 +93,11 @@ std::string CoreWorker::CreateActor(const std::string& factory, const std::strin
   creation->set_actor_id(actor_id);
   creation->set_actor_creation(true);
   creation->set_name(options.name);
+  if (options.max_concurrency < 1) {
+    throw Error(what + ": SetMaxConcurrency needs at least 1, got " +
+                std::to_string(options.max_concurrency));
+  }
+  creation->set_max_concurrency(options.max_concurrency);
   *creation->mutable_owner() = MakeAddress(config_.node, config_.slot);
   *creation->mutable_strategy() = ToProto(options.strategy, what);
   for (const auto& [name, amount] : options.resources) {

@@ -1,6 +1,8 @@
 // CoreWorker, executor side of actors: a worker leased by the GCS runs an actor's factory and
 // keeps the instance; method calls run on the task thread, per caller in sequence order
 // (early arrivals wait), one at a time (docs/actors.md).
+#include <algorithm>
+
 #include "common/frame.h"
 #include "common/logging.h"
 #include "raympi/errors.h"
@@ -51,15 +53,53 @@ void CoreWorker::OnActorPush(rpc::PushTask push, Outbox& out) {
     actor.early[caller][spec.sequence()] = std::move(push);
     return;
   }
-  pushed_.push_back(std::move(push));
+  QueueActorCall(actor, std::move(push));
   ++expected;
   auto& early = actor.early[caller];
   while (!early.empty() && early.begin()->first == expected) {
-    pushed_.push_back(std::move(early.begin()->second));
+    QueueActorCall(actor, std::move(early.begin()->second));
     early.erase(early.begin());
     ++expected;
   }
-  role_.Notify(task_seat_);
+}
+
+void CoreWorker::QueueActorCall(HostedActor& actor, rpc::PushTask push) {
+  if (!actor.pool) {
+    pushed_.push_back(std::move(push));
+    role_.Notify(task_seat_);
+    return;
+  }
+  actor.pool->queue.push_back(std::move(push));
+  if (!actor.pool->idle.empty()) {
+    Waiter* thread = actor.pool->idle.back();
+    actor.pool->idle.pop_back();
+    ++thread->ready;
+    role_.Notify(*thread);
+  }
+}
+
+void CoreWorker::RunActorThread(std::shared_ptr<ActorPool> pool) {
+  for (;;) {
+    rpc::PushTask push;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (pool->queue.empty() && !pool->retired) {
+        Waiter waiter;
+        waiter.num = 1;
+        pool->idle.push_back(&waiter);
+        WaitFor(lock, waiter, std::chrono::steady_clock::time_point::max());
+        auto& idle = pool->idle;
+        idle.erase(std::remove(idle.begin(), idle.end(), &waiter), idle.end());
+      }
+      if (stopping_ || pool->queue.empty()) {
+        if (stopping_ || pool->retired) return;
+        continue;
+      }
+      push = std::move(pool->queue.front());
+      pool->queue.pop_front();
+    }
+    ExecuteTask(push);
+  }
 }
 
 void CoreWorker::OnDestroyActor(const rpc::DestroyActor& destroy, Outbox& out) {
@@ -68,6 +108,15 @@ void CoreWorker::OnDestroyActor(const rpc::DestroyActor& destroy, Outbox& out) {
   if (it == hosted_.end()) return;  // still being created: RunActorTask drops the instance
   auto early = std::move(it->second.early);
   retired_[destroy.actor_id()] = std::move(it->second.instance);
+  if (std::shared_ptr<ActorPool> pool = it->second.pool) {
+    // Its threads fail the calls still queued, then end.
+    pool->retired = true;
+    for (Waiter* thread : pool->idle) {
+      ++thread->ready;
+      role_.Notify(*thread);
+    }
+    pool->idle.clear();
+  }
   hosted_.erase(it);
   // Calls that arrived early will never run: fail them now (the actor is no longer hosted).
   for (auto& [caller, calls] : early) {
@@ -101,8 +150,15 @@ std::string CoreWorker::RunActorTask(const rpc::TaskSpec& spec, const internal::
     }
     std::shared_ptr<void> instance = info.factory(args);
     std::lock_guard<std::mutex> lock(mu_);
-    if (dead_hosted_.count(spec.actor_id())) return {};  // killed while it was created
-    hosted_[spec.actor_id()].instance = std::move(instance);
+    if (dead_hosted_.count(spec.actor_id()) || stopping_) return {};  // killed meanwhile
+    HostedActor& actor = hosted_[spec.actor_id()];
+    actor.instance = std::move(instance);
+    if (spec.max_concurrency() > 1) {
+      actor.pool = std::make_shared<ActorPool>();
+      for (int i = 0; i < spec.max_concurrency(); ++i) {
+        actor_threads_.emplace_back([this, pool = actor.pool] { RunActorThread(pool); });
+      }
+    }
     return {};
   }
   if (!info.method) {

@@ -77,6 +77,8 @@ void CoreWorker::Stop() {
     role_.Stop();  // wakes every waiting thread and whoever receives
   }
   if (io_thread_.joinable()) io_thread_.join();
+  for (std::thread& t : actor_threads_) t.join();
+  actor_threads_.clear();
 }
 
 rpc::Envelope CoreWorker::NewEnvelope(int node, int slot) const {

@@ -158,9 +158,16 @@ class CoreWorker : public internal::Runtime {
     std::map<uint64_t, rpc::TaskSpec> sent;                   // by sequence, awaiting TaskDone
     std::unordered_map<std::string, int> retries;             // task id -> retries used
   };
+  // A threaded actor's calls (SetMaxConcurrency > 1) and its idle threads.
+  struct ActorPool {
+    std::deque<rpc::PushTask> queue;
+    std::vector<Waiter*> idle;
+    bool retired = false;
+  };
   // Executor side: an actor instance on this worker.
   struct HostedActor {
     std::shared_ptr<void> instance;
+    std::shared_ptr<ActorPool> pool;           // threaded actors only
     std::map<std::string, uint64_t> expected;  // caller -> next sequence to run
     std::map<std::string, std::map<uint64_t, rpc::PushTask>> early;  // arrived out of order
   };
@@ -222,6 +229,10 @@ class CoreWorker : public internal::Runtime {
                            const std::vector<std::string_view>& args);
   // Ends a killed actor's instance on the task thread (outside mu_).
   void DestroyRetired(const std::string& actor_id);
+  // Requires mu_: queues a call for the task thread, or a threaded actor's own threads.
+  void QueueActorCall(HostedActor& actor, rpc::PushTask push);
+  // A threaded actor's thread: runs its calls until it is killed or the job stops.
+  void RunActorThread(std::shared_ptr<ActorPool> pool);
 
   // Objects in stores (require mu_ unless noted).
   // Writes a value of `size` bytes into this node's store as `id`, waiting up to
@@ -292,6 +303,7 @@ class CoreWorker : public internal::Runtime {
   std::unordered_map<std::string, HostedActor> hosted_;             // by actor id
   std::unordered_map<std::string, std::string> dead_hosted_;        // actor id -> cause
   std::unordered_map<std::string, std::shared_ptr<void>> retired_;  // killed, to destroy
+  std::vector<std::thread> actor_threads_;  // threaded actors' threads, joined by Stop
 
   std::thread io_thread_;
 };

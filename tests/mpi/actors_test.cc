@@ -2,9 +2,12 @@
 // exit code is the number of failed checks. Argument: the number of nodes.
 #include <raympi/raympi.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -34,6 +37,23 @@ Counter* MakeCounter(int start) {
   return new Counter(start);
 }
 
+// Returns true once `n` calls are inside it at the same time (false after 20 s without).
+class Meeting {
+ public:
+  bool Meet(int n) {
+    ++inside_;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (inside_.load() < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    return inside_.load() >= n;
+  }
+
+ private:
+  std::atomic<int> inside_{0};
+};
+Meeting* MakeMeeting() { return new Meeting(); }
+
 class Other {
  public:
   int Id() const { return 7; }
@@ -51,7 +71,8 @@ int AddByHandle(raympi::ActorHandle<Counter> counter, int x) {
 int NodeOfTask() { return raympi::CurrentNodeId(); }
 
 RAYMPI_REMOTE(MakeCounter, &Counter::Add, &Counter::Get, &Counter::Node, &Counter::Fail,
-              &Counter::Log, MakeOther, &Other::Id, AddByName, AddByHandle, NodeOfTask);
+              &Counter::Log, MakeMeeting, &Meeting::Meet, MakeOther, &Other::Id, AddByName,
+              AddByHandle, NodeOfTask);
 
 void TestOrderedCalls() {
   auto counter = raympi::Actor(MakeCounter).Remote(10);
@@ -133,6 +154,19 @@ void TestFactoryError() {
                raympi::Get(broken.Task(&Counter::Add).Remote(1)));
 }
 
+void TestMaxConcurrency() {
+  // Three calls meet inside the actor only if they run at once.
+  auto meeting = raympi::Actor(MakeMeeting).SetMaxConcurrency(3).Remote();
+  std::vector<raympi::ObjectRef<bool>> refs;
+  for (int i = 0; i < 3; ++i) refs.push_back(meeting.Task(&Meeting::Meet).Remote(3));
+  for (const auto& met : raympi::Get(refs)) CHECK(*met);
+  raympi::Kill(meeting);
+  CHECK_THROWS(raympi::ActorDiedError, "killed",
+               raympi::Get(meeting.Task(&Meeting::Meet).Remote(1)));
+  CHECK_THROWS(raympi::Error, "at least 1",
+               raympi::Actor(MakeMeeting).SetMaxConcurrency(0).Remote());
+}
+
 void TestPlacement(int nodes) {
   // An actor pinned on each node runs there; the driver and tasks on other nodes call it.
   for (int node = 0; node < nodes; ++node) {
@@ -160,6 +194,7 @@ int main(int argc, char** argv) {
   TestOrderedCalls();
   TestNamedAndHandles();
   TestFactoryError();
+  TestMaxConcurrency();
   TestPlacement(nodes);
   std::fprintf(stderr, "actors_test: %d failure(s)\n", raympi_test::Failures());
   return raympi_test::Failures();
