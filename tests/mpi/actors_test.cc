@@ -26,6 +26,10 @@ class Counter {
     return log_;
   }
   int Reset() { return n_ = 0; }  // deliberately not registered
+  // An actor calling another actor through a handle it was given.
+  int AddTo(raympi::ActorHandle<Counter> other, int x) {
+    return *raympi::Get(other.Task(&Counter::Add).Remote(x));
+  }
 
  private:
   int n_;
@@ -69,10 +73,15 @@ int AddByHandle(raympi::ActorHandle<Counter> counter, int x) {
   return *raympi::Get(counter.Task(&Counter::Add).Remote(x));
 }
 int NodeOfTask() { return raympi::CurrentNodeId(); }
+int Slow(int x) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (std::chrono::steady_clock::now() < end) std::this_thread::yield();
+  return x;
+}
 
 RAYMPI_REMOTE(MakeCounter, &Counter::Add, &Counter::Get, &Counter::Node, &Counter::Fail,
-              &Counter::Log, MakeMeeting, &Meeting::Meet, MakeOther, &Other::Id, AddByName,
-              AddByHandle, NodeOfTask);
+              &Counter::Log, &Counter::AddTo, Slow, MakeMeeting, &Meeting::Meet, MakeOther,
+              &Other::Id, AddByName, AddByHandle, NodeOfTask);
 
 void TestOrderedCalls() {
   auto counter = raympi::Actor(MakeCounter).Remote(10);
@@ -94,6 +103,11 @@ void TestOrderedCalls() {
   bool logged_in_order = log->size() == 50;
   for (int i = 0; logged_in_order && i < 50; ++i) logged_in_order = (*log)[i] == i;
   CHECK(logged_in_order);
+  // A call whose argument is still being computed holds back the calls made after it.
+  auto slow = raympi::Task(Slow).Remote(50);
+  counter.Task(&Counter::Log).Remote(slow);
+  auto after = raympi::Get(counter.Task(&Counter::Log).Remote(51));
+  CHECK(after->size() == 52 && (*after)[50] == 50 && (*after)[51] == 51);
   // A method that throws raises TaskError, and the actor lives on.
   CHECK_THROWS(raympi::TaskError, "bad call 3",
                raympi::Get(counter.Task(&Counter::Fail).Remote(3)));
@@ -113,6 +127,9 @@ void TestNamedAndHandles() {
   // From tasks: by name, and with the handle passed as an argument.
   CHECK(*raympi::Get(raympi::Task(AddByName).Remote(std::string("counter"), 10)) == 112);
   CHECK(*raympi::Get(raympi::Task(AddByHandle).Remote(counter, 100)) == 212);
+  // And to another actor.
+  auto relay = raympi::Actor(MakeCounter).Remote(0);
+  CHECK(*raympi::Get(relay.Task(&Counter::AddTo).Remote(counter, 0)) == 212);
   // Tasks on every node (SPREAD) reach it too.
   std::vector<raympi::ObjectRef<int>> refs;
   for (int i = 0; i < 6; ++i) {
