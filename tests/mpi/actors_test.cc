@@ -26,6 +26,7 @@ class Counter {
     return log_;
   }
   int Reset() { return n_ = 0; }  // deliberately not registered
+  std::vector<double> Big(int n) const { return std::vector<double>(n, n_); }
   // An actor calling another actor through a handle it was given.
   int AddTo(raympi::ActorHandle<Counter> other, int x) {
     return *raympi::Get(other.Task(&Counter::Add).Remote(x));
@@ -80,8 +81,8 @@ int Slow(int x) {
 }
 
 RAYMPI_REMOTE(MakeCounter, &Counter::Add, &Counter::Get, &Counter::Node, &Counter::Fail,
-              &Counter::Log, &Counter::AddTo, Slow, MakeMeeting, &Meeting::Meet, MakeOther,
-              &Other::Id, AddByName, AddByHandle, NodeOfTask);
+              &Counter::Log, &Counter::AddTo, &Counter::Big, Slow, MakeMeeting, &Meeting::Meet,
+              MakeOther, &Other::Id, AddByName, AddByHandle, NodeOfTask);
 
 void TestOrderedCalls() {
   auto counter = raympi::Actor(MakeCounter).Remote(10);
@@ -103,6 +104,9 @@ void TestOrderedCalls() {
   bool logged_in_order = log->size() == 50;
   for (int i = 0; logged_in_order && i < 50; ++i) logged_in_order = (*log)[i] == i;
   CHECK(logged_in_order);
+  // A large result goes into the object store, like a task's.
+  auto big = raympi::Get(counter.Task(&Counter::Big).Remote(1 << 18));
+  CHECK(big->size() == (1u << 18) && big->back() == expected);
   // A call whose argument is still being computed holds back the calls made after it.
   auto slow = raympi::Task(Slow).Remote(50);
   counter.Task(&Counter::Log).Remote(slow);
