@@ -23,7 +23,8 @@ GcsServer::GcsServer(Callbacks callbacks, GcsOptions options)
 void GcsServer::Handle(rpc::Envelope& envelope) {
   if (ActorManager::Handles(envelope)) {
     actors_.Handle(envelope);
-    return;
+    // A dead worker may matter to more than actors (below); other actor messages are done.
+    if (!envelope.has_worker_died()) return;
   }
   switch (envelope.body_case()) {
     case rpc::Envelope::kRegisterNode: {
@@ -51,6 +52,8 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
       RAYMPI_LOG_INFO("driver exited with code {}; ending the job", exit_code_);
       summary_deadline_ = callbacks_.now() + options_.summary_timeout;
       callbacks_.end_job(exit_code_);
+      break;
+    case rpc::Envelope::kWorkerDied:  // actors restart above; nothing else to do yet
       break;
     case rpc::Envelope::kNodeSummary:
       summaries_[envelope.node_summary().node()] = envelope.node_summary();
