@@ -523,6 +523,8 @@ void CoreWorker::FailTask(const rpc::TaskSpec& spec, const std::string& function
   v.set_error_message(message);
   MarkReady(spec.return_id(), std::move(v), out);
   ReleaseTaskArgs(spec.task_id());
+  // An actor call that failed before it was sent no longer holds back the calls after it.
+  if (IsActorCall(spec)) SendActorTasks(spec.actor_id(), out);
 }
 
 // Data locality (Ray's lease policy): a task whose arguments are large stored objects asks the

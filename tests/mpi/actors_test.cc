@@ -80,9 +80,14 @@ int Slow(int x) {
   return x;
 }
 
+int SlowFail(int x) {
+  Slow(x);
+  throw std::runtime_error("no value for " + std::to_string(x));
+}
+
 RAYMPI_REMOTE(MakeCounter, &Counter::Add, &Counter::Get, &Counter::Node, &Counter::Fail,
-              &Counter::Log, &Counter::AddTo, &Counter::Big, Slow, MakeMeeting, &Meeting::Meet,
-              MakeOther, &Other::Id, AddByName, AddByHandle, NodeOfTask);
+              &Counter::Log, &Counter::AddTo, &Counter::Big, Slow, SlowFail, MakeMeeting,
+              &Meeting::Meet, MakeOther, &Other::Id, AddByName, AddByHandle, NodeOfTask);
 
 void TestOrderedCalls() {
   auto counter = raympi::Actor(MakeCounter).Remote(10);
@@ -112,6 +117,12 @@ void TestOrderedCalls() {
   counter.Task(&Counter::Log).Remote(slow);
   auto after = raympi::Get(counter.Task(&Counter::Log).Remote(51));
   CHECK(after->size() == 52 && (*after)[50] == 50 && (*after)[51] == 51);
+  // One whose argument fails, fails, and does not hold back the next.
+  auto failing = raympi::Task(SlowFail).Remote(1);
+  auto not_run = counter.Task(&Counter::Log).Remote(failing);
+  auto next = counter.Task(&Counter::Log).Remote(52);
+  CHECK(raympi::Get(next)->size() == 53);
+  CHECK_THROWS(raympi::TaskError, "no value for 1", raympi::Get(not_run));
   // A method that throws raises TaskError, and the actor lives on.
   CHECK_THROWS(raympi::TaskError, "bad call 3",
                raympi::Get(counter.Task(&Counter::Fail).Remote(3)));
