@@ -89,6 +89,11 @@ BENCHMARKS = [
           + (["--small-calls", "2000", "--big-mib", "256", "--remote-mib", "1,64", "--runs", "2"]
              if ctx.quick else []),
           needs=["bin/raympi", "bench/objects/object_bench"], timeout_s=300),
+    Bench("actors", "raympi",
+          lambda ctx: ["mpirun", "-n", "1", ctx.build("bin/raympi"),
+                       ctx.build("bench/actors/actor_bench")]
+          + (["--calls", "2000"] if ctx.quick else []),
+          needs=["bin/raympi", "bench/actors/actor_bench"], timeout_s=300),
     # Peers, from Debian packages (bench/install-peers.sh).
     Bench("mpi4py", "peers",
           lambda ctx: ["mpirun", "-n", "1", PYTHON, ctx.repo("bench/peers/mpi4py_bench.py")]

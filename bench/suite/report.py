@@ -11,6 +11,9 @@ RAY_ASYNC = 8000  # Ray's published single_client_tasks_async (ray microbenchmar
 RAY_PUTS = 5000  # single_client_put_calls, calls/s
 RAY_GETS = 10000  # single_client_get_calls, calls/s
 RAY_PUT_GBPS = 20  # single_client_put_gigabytes, GB/s
+RAY_ACTOR_SYNC = 2000  # 1_1_actor_calls_sync, calls/s
+RAY_ACTOR_ASYNC = 8000  # 1_1_actor_calls_async, calls/s
+RAY_ACTOR_N_N = 27000  # n_n_actor_calls_async, calls/s
 
 
 @dataclass
@@ -52,6 +55,12 @@ COMPARISONS = [
             lambda v, r: r >= 1),
     Compare(r"objects\.put_\d+MiB\.GBps", (RAY_PUT_GBPS, "Ray published"), ">= 1x Ray",
             lambda v, r: r >= 1),
+    Compare(r"actors\.1_1\.sync\.calls_per_s", (RAY_ACTOR_SYNC, "Ray published"), ">= 10x Ray",
+            lambda v, r: r >= 10),
+    Compare(r"actors\.1_1\.async\.calls_per_s", (RAY_ACTOR_ASYNC, "Ray published"),
+            ">= 10x Ray", lambda v, r: r >= 10),
+    Compare(r"actors\.n_n\.async\.calls_per_s", (RAY_ACTOR_N_N, "Ray published"), ">= 10x Ray",
+            lambda v, r: r >= 10),
 ]
 
 

@@ -46,7 +46,10 @@ namespace internal {
 
 template <typename T>
 std::shared_ptr<T> DecodeObject(const std::string& id, const FetchedObject& object) {
-  if (object.is_error) throw TaskError(object.error_function, object.error_message);
+  if (object.is_error) {
+    if (object.actor_died) throw ActorDiedError(object.error_message);
+    throw TaskError(object.error_function, object.error_message);
+  }
   if constexpr (std::is_void_v<T>) {
     return nullptr;
   } else {

@@ -47,6 +47,14 @@ class ObjectLostError : public Error {
   using Error::Error;
 };
 
+// An actor is dead: its factory failed, it was killed (raympi::Kill), its owner died, or its
+// worker died after its last restart. Raised by Get of a call's result; what() names the actor
+// and the cause.
+class ActorDiedError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Get or Wait gave up after its timeout.
 class TimeoutError : public Error {
  public:

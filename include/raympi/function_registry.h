@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -38,10 +39,19 @@ namespace raympi::internal {
 // Throws whatever the function throws; throws SerializationError on bad argument bytes.
 using Invoker = std::function<std::string(const std::vector<std::string_view>& args)>;
 
+// Actors (raympi/actor.h): a factory makes an instance from serialized arguments; a method
+// runs on an instance.
+using Factory = std::function<std::shared_ptr<void>(const std::vector<std::string_view>& args)>;
+using MethodInvoker =
+    std::function<std::string(void* instance, const std::vector<std::string_view>& args)>;
+
 struct FunctionInfo {
   std::string name;
   size_t arity;
-  Invoker invoker;
+  Invoker invoker;         // free functions
+  Factory factory;         // actor factories (a free function returning T*)
+  MethodInvoker method;    // actor methods (&T::Method)
+  std::string class_name;  // factories and methods: TypeName<T>()
 };
 
 template <class F>
@@ -63,6 +73,23 @@ template <class R, class... Ps>
 struct FunctionTraits<R (*)(Ps...)> : FunctionTraits<R(Ps...)> {};
 template <class R, class... Ps>
 struct FunctionTraits<R (*)(Ps...) noexcept> : FunctionTraits<R(Ps...)> {};
+// Member functions (actor methods): Class is the actor's class.
+template <class R, class C, class... Ps>
+struct FunctionTraits<R (C::*)(Ps...)> : FunctionTraits<R(Ps...)> {
+  using Class = C;
+};
+template <class R, class C, class... Ps>
+struct FunctionTraits<R (C::*)(Ps...) const> : FunctionTraits<R(Ps...)> {
+  using Class = C;
+};
+template <class R, class C, class... Ps>
+struct FunctionTraits<R (C::*)(Ps...) noexcept> : FunctionTraits<R(Ps...)> {
+  using Class = C;
+};
+template <class R, class C, class... Ps>
+struct FunctionTraits<R (C::*)(Ps...) const noexcept> : FunctionTraits<R(Ps...)> {
+  using Class = C;
+};
 
 namespace registry_detail {
 
@@ -90,9 +117,24 @@ decltype(auto) PassAs(Value& v) {
   }
 }
 
-template <class F, size_t... I>
-std::string Invoke(F fn, const std::string& name, const std::vector<std::string_view>& args,
-                   std::index_sequence<I...>) {
+template <class F>
+inline constexpr bool kIsMemberFunction = std::is_member_function_pointer_v<F>;
+
+// A free function returning a pointer to a class: an actor factory.
+template <class F>
+constexpr bool IsFactory() {
+  if constexpr (kIsFunctionPointer<F>) {
+    using R = typename FunctionTraits<F>::Return;
+    return std::is_pointer_v<R> && std::is_class_v<std::remove_pointer_t<R>>;
+  } else {
+    return false;
+  }
+}
+
+// Decodes the arguments as F's parameters and calls `call` with them; returns what it returns.
+template <class F, class Call, size_t... I>
+decltype(auto) CallDecoded(const std::string& name, const std::vector<std::string_view>& args,
+                           std::index_sequence<I...>, const Call& call) {
   using Traits = FunctionTraits<F>;
   if (args.size() != Traits::kArity) {
     throw Error("function " + name + " expects " + std::to_string(Traits::kArity) +
@@ -102,13 +144,29 @@ std::string Invoke(F fn, const std::string& name, const std::vector<std::string_
   [[maybe_unused]]
   typename Traits::Args decoded{Deserialize<typename Traits::template Arg<I>>(args[I])...};
   using Params = typename Traits::Params;
+  return call(PassAs<std::tuple_element_t<I, Params>>(std::get<I>(decoded))...);
+}
+
+// Calls `call` on decoded arguments and serializes its result ("" for void).
+template <class F, class Call>
+std::string InvokeWith(const std::string& name, const std::vector<std::string_view>& args,
+                       const Call& call) {
+  using Traits = FunctionTraits<F>;
+  auto seq = std::make_index_sequence<Traits::kArity>{};
   if constexpr (std::is_void_v<typename Traits::Return>) {
-    fn(PassAs<std::tuple_element_t<I, Params>>(std::get<I>(decoded))...);
+    CallDecoded<F>(name, args, seq, call);
     return {};
   } else {
-    return Serialize<std::decay_t<typename Traits::Return>>(
-        fn(PassAs<std::tuple_element_t<I, Params>>(std::get<I>(decoded))...));
+    return Serialize<std::decay_t<typename Traits::Return>>(CallDecoded<F>(name, args, seq, call));
   }
+}
+
+template <class F, size_t... I>
+std::string Invoke(F fn, const std::string& name, const std::vector<std::string_view>& args,
+                   std::index_sequence<I...>) {
+  return InvokeWith<F>(name, args, [fn](auto&&... a) -> decltype(auto) {
+    return fn(std::forward<decltype(a)>(a)...);
+  });
 }
 
 // Splits the stringized RAYMPI_REMOTE arguments at top-level commas (a template-id such as
@@ -157,19 +215,45 @@ class FunctionRegistry {
   FunctionRegistry(const FunctionRegistry&) = delete;
   FunctionRegistry& operator=(const FunctionRegistry&) = delete;
 
-  // fn must be a free function pointer. A name already taken by another function keeps its first
-  // function and the clash is recorded in Conflicts(); re-registering the same pair is a no-op.
+  // fn must be a free function pointer, or a member function pointer (an actor method, e.g.
+  // &Counter::Add). A free function returning T* (T a class) is an actor factory. A name already
+  // taken by another function keeps its first function and the clash is recorded in
+  // Conflicts(); re-registering the same pair is a no-op.
   template <class F>
   void Register(std::string name, F fn) {
-    static_assert(registry_detail::kIsFunctionPointer<F>,
-                  "raympi: RAYMPI_REMOTE / Register take free functions (not lambdas, functors or "
-                  "member functions)");
-    if constexpr (registry_detail::kIsFunctionPointer<F>) {  // only the static_assert otherwise
+    static_assert(registry_detail::kIsFunctionPointer<F> || registry_detail::kIsMemberFunction<F>,
+                  "raympi: RAYMPI_REMOTE / Register take free functions and actor methods "
+                  "(&Class::Method), not lambdas or functors");
+    if constexpr (registry_detail::kIsMemberFunction<F>) {
+      using Traits = FunctionTraits<F>;
+      using Class = typename Traits::Class;
+      FunctionInfo info{name, Traits::kArity, nullptr, nullptr, nullptr, TypeName<Class>()};
+      info.method = [fn, name](void* instance, const std::vector<std::string_view>& args) {
+        Class* object = static_cast<Class*>(instance);
+        return registry_detail::InvokeWith<F>(
+            name, args, [fn, object](auto&&... a) -> decltype(auto) {
+              return (object->*fn)(std::forward<decltype(a)>(a)...);
+            });
+      };
+      Add(std::move(info), registry_detail::PointerKey(fn));
+    } else if constexpr (registry_detail::IsFactory<F>()) {
+      using Traits = FunctionTraits<F>;
+      using Class = std::remove_pointer_t<typename Traits::Return>;
+      FunctionInfo info{name, Traits::kArity, nullptr, nullptr, nullptr, TypeName<Class>()};
+      info.factory = [fn, name](const std::vector<std::string_view>& args) {
+        Class* object = registry_detail::CallDecoded<F>(
+            name, args, std::make_index_sequence<Traits::kArity>{},
+            [fn](auto&&... a) { return fn(std::forward<decltype(a)>(a)...); });
+        if (object == nullptr) throw Error("actor factory " + name + " returned nullptr");
+        return std::shared_ptr<void>(std::shared_ptr<Class>(object));
+      };
+      Add(std::move(info), registry_detail::PointerKey(fn));
+    } else if constexpr (registry_detail::kIsFunctionPointer<F>) {
       using Traits = FunctionTraits<F>;
       Invoker invoker = [fn, name](const std::vector<std::string_view>& args) {
         return registry_detail::Invoke(fn, name, args, std::make_index_sequence<Traits::kArity>{});
       };
-      Add(FunctionInfo{std::move(name), Traits::kArity, std::move(invoker)},
+      Add(FunctionInfo{std::move(name), Traits::kArity, std::move(invoker), nullptr, nullptr, {}},
           registry_detail::PointerKey(fn));
     }
   }

@@ -13,6 +13,7 @@
 // Run with: mpirun -n 2 raympi ./app
 #pragma once
 
+#include "raympi/actor.h"
 #include "raympi/api.h"
 #include "raympi/errors.h"
 #include "raympi/function_registry.h"

@@ -71,6 +71,23 @@ struct ObjectStoreUsage {
 
 namespace raympi::internal {
 
+// How an actor is created (raympi::Actor(factory).Set...).
+struct ActorOptions {
+  std::map<std::string, double> resources;  // held while the actor lives; none by default
+  std::string name;                         // empty: unnamed
+  SchedulingStrategy strategy;
+  int max_restarts = 0;      // -1: forever
+  int max_task_retries = 0;  // -1: forever
+  bool detached = false;
+  int max_concurrency = 1;  // calls that may run at once (threads of the actor)
+};
+
+// An actor as the GCS knows it (raympi::GetActor).
+struct ActorLookup {
+  std::string actor_id;
+  std::string class_name;
+};
+
 struct TaskOptions {
   std::map<std::string, double> resources{{"CPU", 1.0}};
   std::string name;
@@ -87,6 +104,7 @@ struct FetchedObject {
   std::string_view data;
   std::string type;
   bool is_error = false;
+  bool actor_died = false;  // with is_error: raise ActorDiedError
   std::string error_function;
   std::string error_message;
 };
@@ -121,6 +139,18 @@ class Runtime {
   virtual void OnRefSerialized(const std::string& id) = 0;
   // The object store of the caller's node.
   virtual ObjectStoreUsage LocalStoreUsage() = 0;
+
+  // Actors (raympi/actor.h). Creates an actor by running `factory` on a dedicated worker;
+  // returns its id once the GCS registered it (throws raympi::Error for a taken name).
+  virtual std::string CreateActor(const std::string& factory, const std::string& class_name,
+                                  std::vector<TaskArg> args, const ActorOptions& options);
+  // Calls a method; returns the id of its result, counted as one reference.
+  virtual std::string SubmitActorTask(const std::string& actor_id, const std::string& method,
+                                      std::vector<TaskArg> args, const std::string& return_type);
+  // Looks up a live named actor; throws raympi::Error when there is none.
+  virtual ActorLookup GetActor(const std::string& name);
+  // Ends an actor; later calls raise ActorDiedError.
+  virtual void KillActor(const std::string& actor_id);
 };
 
 // The runtime of this process; throws raympi::Error when raympi::Init was not called.

@@ -14,11 +14,18 @@
 namespace raympi {
 
 GcsServer::GcsServer(Callbacks callbacks, GcsOptions options)
-    : callbacks_(std::move(callbacks)), options_(options) {
+    : callbacks_(std::move(callbacks)),
+      options_(options),
+      actors_([this](const rpc::Envelope& e) { callbacks_.send(e); }) {
   if (!callbacks_.now) callbacks_.now = [] { return Clock::now(); };
 }
 
 void GcsServer::Handle(rpc::Envelope& envelope) {
+  if (ActorManager::Handles(envelope)) {
+    actors_.Handle(envelope);
+    // A dead worker may matter to more than actors (below); other actor messages are done.
+    if (!envelope.has_worker_died()) return;
+  }
   switch (envelope.body_case()) {
     case rpc::Envelope::kRegisterNode: {
       const rpc::NodeInfo& info = envelope.register_node().info();
@@ -46,11 +53,11 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
       summary_deadline_ = callbacks_.now() + options_.summary_timeout;
       callbacks_.end_job(exit_code_);
       break;
+    case rpc::Envelope::kWorkerDied:  // actors restart above; nothing else to do yet
+      break;
     case rpc::Envelope::kNodeSummary:
       summaries_[envelope.node_summary().node()] = envelope.node_summary();
       break;
-    case rpc::Envelope::kWorkerDied:
-      break;  // raylets handle their workers' deaths; actors (later) are restarted from here
     default:
       RAYMPI_LOG_WARN("GCS ignores message type {}", static_cast<int>(envelope.body_case()));
   }

@@ -1,5 +1,6 @@
 // GcsServer: the control store on rank 0. Holds the node table (resources, liveness) and the
-// cluster resource view that it spreads to raylets, and ends the job when the driver exits.
+// cluster resource view that it spreads to raylets, runs the actor manager (actor_manager.h),
+// and ends the job when the driver exits.
 //
 // Thread-safety: single-threaded, driven by the rank's event loop.
 #pragma once
@@ -9,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "gcs_rank/actor_manager.h"
 #include "raympi.pb.h"
 
 namespace raympi {
@@ -53,6 +55,7 @@ class GcsServer {
   const std::map<int, std::string>& lost_nodes() const { return lost_nodes_; }
   // When the GCS last heard from a node (registration or resource report = heartbeat).
   Clock::time_point LastHeard(int node) const;
+  const ActorManager& actors() const { return actors_; }
 
  private:
   void BroadcastView();
@@ -73,6 +76,7 @@ class GcsServer {
   std::map<int, rpc::NodeSummary> summaries_;
   int exit_code_ = 0;
   std::map<int, std::string> lost_nodes_;
+  ActorManager actors_;
 };
 
 }  // namespace raympi

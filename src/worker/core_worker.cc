@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "raympi/errors.h"
 #include "raympi/function_registry.h"
+#include "worker/actor_specs.h"
 
 namespace raympi {
 
@@ -76,6 +77,8 @@ void CoreWorker::Stop() {
     role_.Stop();  // wakes every waiting thread and whoever receives
   }
   if (io_thread_.joinable()) io_thread_.join();
+  for (std::thread& t : actor_threads_) t.join();
+  actor_threads_.clear();
 }
 
 rpc::Envelope CoreWorker::NewEnvelope(int node, int slot) const {
@@ -230,8 +233,27 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       OnNodeDied(envelope.node_died(), out);
       break;
     case rpc::Envelope::kPushTask:
+      if (IsActorCall(envelope.push_task().spec())) {
+        OnActorPush(std::move(*envelope.mutable_push_task()), out);
+        break;
+      }
       pushed_.push_back(std::move(*envelope.mutable_push_task()));
       role_.Notify(task_seat_);
+      break;
+    case rpc::Envelope::kCreateActorReply:
+    case rpc::Envelope::kActorInfo: {
+      if (envelope.has_actor_info()) OnActorInfo(envelope.actor_info(), out);
+      auto call = gcs_calls_.find(envelope.request_id());
+      if (envelope.request_id() != 0 && call != gcs_calls_.end()) {
+        call->second.reply = std::move(envelope);
+        if (++call->second.waiter->ready == call->second.waiter->num) {
+          role_.Notify(*call->second.waiter);
+        }
+      }
+      break;
+    }
+    case rpc::Envelope::kDestroyActor:
+      OnDestroyActor(envelope.destroy_actor(), out);
       break;
     case rpc::Envelope::kGetObject: {
       const std::string& id = envelope.get_object().object_id();
@@ -514,6 +536,8 @@ void CoreWorker::FailTask(const rpc::TaskSpec& spec, const std::string& function
   v.set_error_message(message);
   MarkReady(spec.return_id(), std::move(v), out);
   ReleaseTaskArgs(spec.task_id());
+  // An actor call that failed before it was sent no longer holds back the calls after it.
+  if (IsActorCall(spec)) SendActorTasks(spec.actor_id(), out);
 }
 
 // Data locality (Ray's lease policy): a task whose arguments are large stored objects asks the
@@ -536,6 +560,10 @@ int CoreWorker::HomeNode(const rpc::TaskSpec& spec) const {
 }
 
 void CoreWorker::Enqueue(rpc::TaskSpec spec, Outbox& out) {
+  if (IsActorCall(spec)) {
+    EnqueueActorTask(std::move(spec), out);
+    return;
+  }
   int home = HomeNode(spec);
   std::string key = QueueKey(spec, home);
   SchedulingQueue& q = queues_[key];
@@ -660,6 +688,7 @@ void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
 }
 
 void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
+  OnActorTaskDone(done.task_id());
   auto it = in_flight_.find(done.task_id());
   if (it != in_flight_.end()) {
     InFlight where = std::move(it->second);
@@ -825,6 +854,10 @@ void CoreWorker::RunTaskLoop() {
 
 void CoreWorker::ExecuteTask(rpc::PushTask& push) {
   const rpc::TaskSpec& spec = push.spec();
+  if (IsActorRetirement(spec)) {
+    DestroyRetired(spec.actor_id());
+    return;
+  }
   rpc::Envelope reply = NewEnvelope(spec.owner().node(), spec.owner().slot());
   rpc::TaskDone* done = reply.mutable_task_done();
   done->set_task_id(spec.task_id());
@@ -845,6 +878,8 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
   } else if (info == nullptr) {
     fail("function '" + spec.function() +
          "' is not registered in this program; add RAYMPI_REMOTE(" + spec.function() + ")");
+  } else if (spec.actor_id().empty() && !info->invoker) {
+    fail("'" + spec.function() + "' is an actor factory or method: use raympi::Actor(...)");
   } else if (info->arity != static_cast<size_t>(spec.args_size())) {
     fail("takes " + std::to_string(info->arity) + " arguments, the task passed " +
          std::to_string(spec.args_size()));
@@ -855,7 +890,8 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
       args.emplace_back(a.in_store() ? stored[next_stored++].data : std::string_view(a.value()));
     }
     try {
-      std::string data = info->invoker(args);
+      std::string data =
+          spec.actor_id().empty() ? info->invoker(args) : RunActorTask(spec, *info, args);
       if (data.size() > config_.max_inline_bytes) {
         auto value = StoreValue(
             spec.return_id(), data.size(),
@@ -869,6 +905,10 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
         result->set_data(std::move(data));
         result->set_type(spec.return_type());
       }
+    } catch (const ActorDiedError& e) {
+      fail(e.what());
+      // The called actor is gone; in a plain task it is that task's failure (TaskError).
+      result->set_actor_died(IsActorCall(spec));
     } catch (const std::exception& e) {
       fail(e.what());
     } catch (...) {

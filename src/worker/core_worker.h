@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "objects/object_store.h"
 #include "raympi.pb.h"
+#include "raympi/function_registry.h"
 #include "raympi/runtime.h"
 #include "worker/receiver_role.h"
 
@@ -73,6 +74,15 @@ class CoreWorker : public internal::Runtime {
   void RemoveLocalRef(const std::string& id) override;
   void OnRefSerialized(const std::string& id) override;
   ObjectStoreUsage LocalStoreUsage() override;
+  // Actors: calling them (actor_caller.cc) and hosting them (actor_host.cc).
+  std::string CreateActor(const std::string& factory, const std::string& class_name,
+                          std::vector<internal::TaskArg> args,
+                          const internal::ActorOptions& options) override;
+  std::string SubmitActorTask(const std::string& actor_id, const std::string& method,
+                              std::vector<internal::TaskArg> args,
+                              const std::string& return_type) override;
+  internal::ActorLookup GetActor(const std::string& name) override;
+  void KillActor(const std::string& actor_id) override;
 
   // Objects this process tracks (owned, borrowed or cached): for tests of reference counting.
   size_t NumTrackedObjects();
@@ -140,6 +150,32 @@ class CoreWorker : public internal::Runtime {
     rpc::TaskSpec spec;  // to run it again if its worker dies
   };
 
+  // Caller side of one actor: calls in submission order, sent once the actor is alive.
+  struct ActorCalls {
+    bool subscribed = false;  // the GCS sends us the actor's state changes
+    bool known = false;       // `info` came from the GCS
+    rpc::ActorInfo info;
+    int epoch = -1;  // num_restarts of the instance that next_sequence numbers for
+    uint64_t next_sequence = 0;
+    std::deque<std::string> order;                            // unsent task ids
+    std::unordered_map<std::string, rpc::TaskSpec> resolved;  // ready to send
+    std::map<uint64_t, rpc::TaskSpec> sent;                   // by sequence, awaiting TaskDone
+    std::unordered_map<std::string, int> retries;             // task id -> retries used
+  };
+  // A threaded actor's calls (SetMaxConcurrency > 1) and its idle threads.
+  struct ActorPool {
+    std::deque<rpc::PushTask> queue;
+    std::vector<Waiter*> idle;
+    bool retired = false;
+  };
+  // Executor side: an actor instance on this worker.
+  struct HostedActor {
+    std::shared_ptr<void> instance;
+    std::shared_ptr<ActorPool> pool;           // threaded actors only
+    std::map<std::string, uint64_t> expected;  // caller -> next sequence to run
+    std::map<std::string, std::map<uint64_t, rpc::PushTask>> early;  // arrived out of order
+  };
+
   CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> bus,
              std::shared_ptr<ObjectStore> store);
   void IoLoop();
@@ -186,6 +222,28 @@ class CoreWorker : public internal::Runtime {
                                  bool spilled) const;
   void SetBlocked(bool blocked);
   void ExecuteTask(rpc::PushTask& push);
+
+  // Actors, caller side (actor_caller.cc; all but CallGcs require mu_).
+  // Sends a request to the GCS and blocks until its reply (same request id) arrives.
+  rpc::Envelope CallGcs(rpc::Envelope request);
+  void EnqueueActorTask(rpc::TaskSpec spec, Outbox& out);
+  void SendActorTasks(const std::string& actor_id, Outbox& out);
+  void OnActorInfo(const rpc::ActorInfo& info, Outbox& out);
+  void OnActorTaskDone(const std::string& task_id);
+  void FailActorTask(const rpc::TaskSpec& spec, const std::string& message, Outbox& out);
+  // Actors, executor side (actor_host.cc).
+  void OnActorPush(rpc::PushTask push, Outbox& out);                   // requires mu_
+  void OnDestroyActor(const rpc::DestroyActor& destroy, Outbox& out);  // requires mu_
+  // Runs a creation task (keeps the instance) or a method; takes mu_ briefly. Throws what the
+  // user code throws, ActorDiedError when the instance is gone.
+  std::string RunActorTask(const rpc::TaskSpec& spec, const internal::FunctionInfo& info,
+                           const std::vector<std::string_view>& args);
+  // Ends a killed actor's instance on the task thread (outside mu_).
+  void DestroyRetired(const std::string& actor_id);
+  // Requires mu_: queues a call for the task thread, or a threaded actor's own threads.
+  void QueueActorCall(HostedActor& actor, rpc::PushTask push);
+  // A threaded actor's thread: runs its calls until it is killed or the job stops.
+  void RunActorThread(std::shared_ptr<ActorPool> pool);
 
   // Objects in stores (require mu_ unless noted).
   // Writes a value of `size` bytes into this node's store as `id`, waiting up to
@@ -246,6 +304,18 @@ class CoreWorker : public internal::Runtime {
   std::map<uint64_t, std::optional<rpc::ClusterView>> node_requests_;  // Nodes() in progress
   bool executing_ = false;
   rpc::TaskStats stats_;
+  // Actors (see the structs above).
+  std::unordered_map<std::string, ActorCalls> actor_calls_;                       // by actor id
+  std::unordered_map<std::string, std::pair<std::string, uint64_t>> actor_task_;  // sent call
+  struct GcsCall {
+    Waiter* waiter = nullptr;  // its num is 1; ready becomes 1 with the reply
+    std::optional<rpc::Envelope> reply;
+  };
+  std::map<uint64_t, GcsCall> gcs_calls_;                           // CallGcs in progress
+  std::unordered_map<std::string, HostedActor> hosted_;             // by actor id
+  std::unordered_map<std::string, std::string> dead_hosted_;        // actor id -> cause
+  std::unordered_map<std::string, std::shared_ptr<void>> retired_;  // killed, to destroy
+  std::vector<std::thread> actor_threads_;  // threaded actors' threads, joined by Stop
 
   std::thread io_thread_;
 };

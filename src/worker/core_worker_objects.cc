@@ -288,6 +288,7 @@ internal::FetchedObject CoreWorker::Fetched(const std::string& id, const ObjectE
   internal::FetchedObject f;
   f.type = v.type();
   f.is_error = v.is_error();
+  f.actor_died = v.actor_died();
   f.error_function = v.error_function();
   f.error_message = v.error_message();
   if (v.is_error()) return f;

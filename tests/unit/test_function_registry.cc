@@ -47,6 +47,19 @@ RAYMPI_REMOTE(Square, Scale, &Greet);
 RAYMPI_REMOTE(Fail, SetSideEffect, NoArgs);
 RAYMPI_REMOTE(Doubled, Append, ns::Cube);
 
+// An actor class: a factory (a free function returning T*) and methods.
+class Account {
+ public:
+  explicit Account(int balance) : balance_(balance) {}
+  int Deposit(int x) { return balance_ += x; }
+  int Balance() const { return balance_; }
+
+ private:
+  int balance_;
+};
+Account* OpenAccount(int balance) { return new Account(balance); }
+RAYMPI_REMOTE(OpenAccount, &Account::Deposit, &Account::Balance);
+
 const FunctionInfo& Find(std::string_view name) {
   const FunctionInfo* info = FunctionRegistry::Instance().FindByName(name);
   if (info == nullptr) throw std::logic_error("not registered: " + std::string(name));
@@ -168,6 +181,28 @@ TEST(FunctionRegistryTest, NameClashKeepsFirstAndIsRecorded) {
   EXPECT_NE(registry.Conflicts().back().find("Owned"), std::string::npos);
   EXPECT_EQ(Deserialize<int>(Find("Owned").invoker({})), 1);
   EXPECT_EQ(registry.FindByPointer(&SecondOwner), nullptr);
+}
+
+TEST(FunctionRegistryTest, ActorFactoriesAndMethods) {
+  auto& registry = FunctionRegistry::Instance();
+  const FunctionInfo* factory = registry.FindByPointer(&OpenAccount);
+  ASSERT_NE(factory, nullptr);
+  EXPECT_EQ(factory->name, "OpenAccount");
+  ASSERT_TRUE(factory->factory);
+  EXPECT_FALSE(factory->invoker);  // not callable as a plain task
+  EXPECT_NE(factory->class_name.find("Account"), std::string::npos);
+  std::string arg = Serialize(10);
+  std::shared_ptr<void> account = factory->factory({arg});
+  const FunctionInfo* deposit = registry.FindByPointer(&Account::Deposit);
+  ASSERT_NE(deposit, nullptr);
+  EXPECT_EQ(deposit->name, "Account::Deposit");
+  EXPECT_EQ(deposit->class_name, factory->class_name);
+  std::string five = Serialize(5);
+  EXPECT_EQ(Deserialize<int>(deposit->method(account.get(), {five})), 15);
+  const FunctionInfo* balance = registry.FindByName("Account::Balance");
+  ASSERT_NE(balance, nullptr);
+  EXPECT_EQ(Deserialize<int>(balance->method(account.get(), {})), 15);
+  EXPECT_THROW(deposit->method(account.get(), {}), Error);  // wrong number of arguments
 }
 
 }  // namespace
