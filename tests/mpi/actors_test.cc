@@ -25,7 +25,8 @@ class Counter {
     log_.push_back(x);
     return log_;
   }
-  int Reset() { return n_ = 0; }  // deliberately not registered
+  int Reset() { return n_ = 0; }    // deliberately not registered
+  int Crash(int) { std::abort(); }  // the actor's process dies
   std::vector<double> Big(int n) const { return std::vector<double>(n, n_); }
   // An actor calling another actor through a handle it was given.
   int AddTo(raympi::ActorHandle<Counter> other, int x) {
@@ -87,7 +88,20 @@ int SlowFail(int x) {
 
 RAYMPI_REMOTE(MakeCounter, &Counter::Add, &Counter::Get, &Counter::Node, &Counter::Fail,
               &Counter::Log, &Counter::AddTo, &Counter::Big, Slow, SlowFail, MakeMeeting,
-              &Meeting::Meet, MakeOther, &Other::Id, AddByName, AddByHandle, NodeOfTask);
+              &Meeting::Meet, MakeOther, &Other::Id, AddByName, AddByHandle, NodeOfTask,
+              &Counter::Crash);
+
+// The actor's process dies: it is restarted by its factory (fresh state) while restarts last,
+// then its calls raise ActorDiedError naming the cause.
+void TestRestartAfterCrash() {
+  auto counter = raympi::Actor(MakeCounter).SetMaxRestarts(1).Remote(10);
+  CHECK(*raympi::Get(counter.Task(&Counter::Add).Remote(5)) == 15);
+  CHECK_THROWS(raympi::Error, "", raympi::Get(counter.Task(&Counter::Crash).Remote(0)));
+  CHECK(*raympi::Get(counter.Task(&Counter::Get).Remote()) == 10);  // restarted: state anew
+  CHECK_THROWS(raympi::Error, "", raympi::Get(counter.Task(&Counter::Crash).Remote(0)));
+  CHECK_THROWS(raympi::ActorDiedError, "SIGABRT",
+               raympi::Get(counter.Task(&Counter::Get).Remote()));
+}
 
 void TestOrderedCalls() {
   auto counter = raympi::Actor(MakeCounter).Remote(10);
@@ -228,6 +242,7 @@ int main(int argc, char** argv) {
   TestFactoryError();
   TestMaxConcurrency();
   TestPlacement(nodes);
+  TestRestartAfterCrash();
   std::fprintf(stderr, "actors_test: %d failure(s)\n", raympi_test::Failures());
   return raympi_test::Failures();
 }
