@@ -159,24 +159,7 @@ std::string CoreWorker::SubmitActorTask(const std::string& actor_id, const std::
     spec.set_caller_id(std::to_string(config_.node) + "." + std::to_string(config_.slot) + "." +
                        std::to_string(pid_));
     *spec.mutable_owner() = MakeAddress(config_.node, config_.slot);
-    for (const auto& a : args) {
-      auto parsed = ObjectId::FromBinary(a.object_id);
-      if (parsed.ok() && Owns(*parsed) && !objects_.count(a.object_id)) {
-        throw ObjectLostError("raympi: call of " + method + ": argument object " + parsed->Hex() +
-                              " was freed (its last ObjectRef was dropped)");
-      }
-    }
-    std::vector<std::string>& arg_ids = task_args_[return_id];
-    for (auto& a : args) {
-      if (ObjectId::FromBinary(a.object_id).ok()) {
-        ++objects_[a.object_id].task_refs;
-        arg_ids.push_back(a.object_id);
-      }
-      rpc::TaskArg* arg = spec.add_args();
-      arg->set_value(std::move(a.value));
-      arg->set_object_id(std::move(a.object_id));
-      arg->set_type(std::move(a.type));
-    }
+    AddArgs("raympi: call of " + method, return_id, args, spec);
     objects_[return_id].local_refs = 1;  // the ref adopts it
     // Submission order is kept here: a call whose arguments are still pending holds back the
     // later ones, as the actor would run them in this order anyway.

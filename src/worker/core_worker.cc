@@ -466,25 +466,7 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
       }
       if (amount > 0) (*spec.mutable_resources()->mutable_amounts())[name] = amount;
     }
-    for (const auto& a : args) {
-      auto parsed = ObjectId::FromBinary(a.object_id);
-      if (parsed.ok() && Owns(*parsed) && !objects_.count(a.object_id)) {
-        throw ObjectLostError("raympi::Task(" + function + "): argument object " + parsed->Hex() +
-                              " was freed (its last ObjectRef was dropped)");
-      }
-    }
-    // The arguments' objects live at least until the task is done.
-    std::vector<std::string>& arg_ids = task_args_[return_id];
-    for (auto& a : args) {
-      if (ObjectId::FromBinary(a.object_id).ok()) {
-        ++objects_[a.object_id].task_refs;
-        arg_ids.push_back(a.object_id);
-      }
-      rpc::TaskArg* arg = spec.add_args();
-      arg->set_value(std::move(a.value));
-      arg->set_object_id(std::move(a.object_id));
-      arg->set_type(std::move(a.type));
-    }
+    AddArgs("raympi::Task(" + function + ")", return_id, args, spec);
     objects_[return_id].local_refs = 1;  // pending until the task is done; the ref adopts it
     StartResolving(std::move(spec), out);
     FlushReleases(out);

@@ -270,6 +270,11 @@ class CoreWorker : public internal::Runtime {
   void FlushReleases(Outbox& out);
   void MaybeRelease(const std::string& id, Outbox& out);
   void ReleaseTaskArgs(const std::string& task_id);
+  // Moves `args` into the spec; the objects they refer to live at least until the task with
+  // `return_id` is done (ReleaseTaskArgs). Throws ObjectLostError, naming `what`, for a freed
+  // object of ours.
+  void AddArgs(const std::string& what, const std::string& return_id,
+               std::vector<internal::TaskArg>& args, rpc::TaskSpec& spec);
 
   const CoreWorkerConfig config_;
   std::unique_ptr<ShmBus> bus_;

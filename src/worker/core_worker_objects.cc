@@ -313,6 +313,28 @@ internal::FetchedObject CoreWorker::Fetched(const std::string& id, const ObjectE
   return f;
 }
 
+void CoreWorker::AddArgs(const std::string& what, const std::string& return_id,
+                         std::vector<internal::TaskArg>& args, rpc::TaskSpec& spec) {
+  for (const auto& a : args) {
+    auto parsed = ObjectId::FromBinary(a.object_id);
+    if (parsed.ok() && Owns(*parsed) && !objects_.count(a.object_id)) {
+      throw ObjectLostError(what + ": argument object " + parsed->Hex() +
+                            " was freed (its last ObjectRef was dropped)");
+    }
+  }
+  std::vector<std::string>& arg_ids = task_args_[return_id];
+  for (auto& a : args) {
+    if (ObjectId::FromBinary(a.object_id).ok()) {
+      ++objects_[a.object_id].task_refs;
+      arg_ids.push_back(a.object_id);
+    }
+    rpc::TaskArg* arg = spec.add_args();
+    arg->set_value(std::move(a.value));
+    arg->set_object_id(std::move(a.object_id));
+    arg->set_type(std::move(a.type));
+  }
+}
+
 void CoreWorker::ReleaseTaskArgs(const std::string& task_id) {
   auto it = task_args_.find(task_id);
   if (it == task_args_.end()) return;

@@ -2,14 +2,27 @@
 // printed, and the driver returns the count, which becomes the job's exit code.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
+#include <thread>
 
 namespace raympi_test {
 
 inline int& Failures() {
   static int failures = 0;
   return failures;
+}
+
+// Waits (up to 60 s) for a task to create `path`: how a test learns that a task runs.
+inline bool WaitForFile(const std::string& path) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::filesystem::exists(path)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 }  // namespace raympi_test

@@ -68,16 +68,6 @@ std::string MakeDir() {
   return mkdtemp(dir) ? dir : "/tmp";
 }
 
-// Waits for `path` to appear: the task tells us it runs.
-bool WaitForFile(const std::string& path) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(path)) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -108,7 +98,7 @@ int main(int argc, char** argv) {
 
   // kill -9 of the worker by pid, mid-task.
   auto running = raympi::Task(RunUntilKilled).Remote(dir, 11);
-  CHECK(WaitForFile(dir + "/pid"));
+  CHECK(raympi_test::WaitForFile(dir + "/pid"));
   int pid = 0;
   std::ifstream(dir + "/pid") >> pid;
   CHECK(pid > 0);

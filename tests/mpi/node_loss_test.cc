@@ -31,15 +31,6 @@ int WhereAfter(std::string marker, int ms) {
 std::vector<double> MakeBig(int n) { return std::vector<double>(n, 3.0); }
 RAYMPI_REMOTE(WhereAfter, MakeBig);
 
-bool WaitForFile(const std::string& path) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(path)) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,7 +48,7 @@ int main(int argc, char** argv) {
   // A task running on node 1 when it is lost.
   std::string marker = "/tmp/raympi-node-loss-" + std::to_string(getpid());
   auto where = raympi::Task(WhereAfter).SetSchedulingStrategy(on_node1).Remote(marker, 300);
-  CHECK(WaitForFile(marker));
+  CHECK(raympi_test::WaitForFile(marker));
   fs::remove(marker);
   if (raylet1 > 0) kill(raylet1, SIGSTOP);
 
