@@ -121,7 +121,9 @@ void ActorManager::OnCreate(const rpc::Envelope& envelope) {
                   actor.owner.node(), actor.owner.slot());
   Subscribe(actor, actor.owner);
   Reply(envelope, std::move(reply));
-  RequestWorker(actor, actor.owner.node(), /*spilled=*/false);
+  // The owner's raylet places it, as at creation; the head's when that node is lost.
+  int home = lost_nodes_.count(actor.owner.node()) ? 0 : actor.owner.node();
+  RequestWorker(actor, home, /*spilled=*/false);
 }
 
 void ActorManager::Subscribe(Actor& actor, const rpc::Address& caller) {
@@ -270,6 +272,20 @@ void ActorManager::OnWorkerDied(const rpc::WorkerDied& died) {
     } else if (!actor.spec.detached() && SameAddress(actor.owner, died.worker())) {
       Die(actor, "its owner (worker " + std::to_string(died.worker().node()) + "." +
                      std::to_string(died.worker().slot()) + ") died: " + died.cause());
+    }
+  }
+}
+
+void ActorManager::OnNodeLost(int node, const std::string& cause) {
+  lost_nodes_.insert(node);
+  const std::string what = "node " + std::to_string(node) + " was lost (" + cause + ")";
+  for (auto& [id, actor] : actors_) {
+    if (actor.info.state() == rpc::ActorInfo::DEAD) continue;
+    if (!actor.spec.detached() && actor.owner.node() == node) {
+      Die(actor, "its owner's " + what);
+    } else if (actor.lease_id != 0 && actor.info.worker().node() == node) {
+      actor.lease_id = 0;  // gone with the node
+      RestartOrDie(actor, "its " + what);
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ class ActorManager {
   // CreateActor, GetActorInfo, KillActor (from callers), LeaseReply (from raylets), TaskDone
   // (the creation task, from the actor's worker) and WorkerDied (from raylets).
   void Handle(const rpc::Envelope& envelope);
+  // A node is lost: its actors restart elsewhere (or die), owned actors of its processes die.
+  void OnNodeLost(int node, const std::string& cause);
 
   // The table, for tests and the GCS snapshot. nullptr when unknown.
   const rpc::ActorInfo* Find(const std::string& actor_id) const;
@@ -62,6 +65,7 @@ class ActorManager {
   Send send_;
   std::map<std::string, Actor> actors_;             // by actor id
   std::map<std::string, std::string> names_;        // name -> id of a live actor
+  std::set<int> lost_nodes_;                        // never placed on again
   std::map<uint64_t, std::string> lease_requests_;  // lease request id -> actor id
   uint64_t next_lease_request_ = 0;
 };

@@ -96,6 +96,7 @@ void GcsServer::MarkLost(int node, const std::string& cause) {
   info.clear_available();
   lost_nodes_[node] = cause;
   view_dirty_ = true;
+  actors_.OnNodeLost(node, cause);
   RAYMPI_LOG_ERROR(
       "node {} (rank {}, host {}, raylet pid {}) is lost: {}; its tasks run again "
       "elsewhere",

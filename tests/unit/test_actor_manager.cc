@@ -224,6 +224,17 @@ TEST_F(ActorManagerTest, RestartsAfterWorkerDiedThenDiesAfterTheLastRestart) {
   EXPECT_EQ(Take(rpc::Envelope::kActorInfo).actor_info().state(), rpc::ActorInfo::DEAD);
 }
 
+TEST_F(ActorManagerTest, ActorsOfALostNodeRestartElsewhere) {
+  MakeAlive("a1", "counter", /*max_restarts=*/1);  // on kWorker, node 1
+  actors_.OnNodeLost(1, "no heartbeat for 10.0 s");
+  const rpc::ActorInfo* info = actors_.Find("a1");
+  EXPECT_EQ(info->state(), rpc::ActorInfo::RESTARTING);
+  EXPECT_NE(info->death_cause().find("node 1 was lost"), std::string::npos);
+  EXPECT_EQ(Take(rpc::Envelope::kRequestLease).dst().node(), kOwner.node());
+  actors_.OnNodeLost(1, "again");  // told twice: nothing more happens
+  EXPECT_EQ(info->num_restarts(), 1);
+}
+
 TEST_F(ActorManagerTest, UnlimitedRestarts) {
   MakeAlive("a1", "", /*max_restarts=*/-1);
   for (int i = 1; i <= 3; ++i) {
