@@ -36,4 +36,9 @@ std::string ObjectId::Hex() const {
   return out;
 }
 
+std::string DescribeObjectId(std::string_view binary) {
+  auto parsed = ObjectId::FromBinary(binary);
+  return parsed.ok() ? parsed->Hex() : "<malformed id>";
+}
+
 }  // namespace raympi

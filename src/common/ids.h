@@ -27,4 +27,7 @@ struct ObjectId {
   bool operator<(const ObjectId& o) const { return Binary() < o.Binary(); }
 };
 
+// A binary id as hex for messages, or "<malformed id>" when it does not parse.
+std::string DescribeObjectId(std::string_view binary);
+
 }  // namespace raympi

@@ -10,17 +10,13 @@ namespace raympi {
 
 namespace {
 
-std::string Hex(const std::string& id) {
-  auto parsed = ObjectId::FromBinary(id);
-  return parsed.ok() ? parsed->Hex() : "<malformed id>";
-}
-
 bool SameAddress(const rpc::Address& a, const rpc::Address& b) {
   return a.node() == b.node() && a.slot() == b.slot();
 }
 
 std::string Describe(const rpc::ActorInfo& info) {
-  return "actor " + (info.name().empty() ? Hex(info.actor_id()) : "'" + info.name() + "'");
+  return "actor " +
+         (info.name().empty() ? DescribeObjectId(info.actor_id()) : "'" + info.name() + "'");
 }
 
 }  // namespace
@@ -90,7 +86,7 @@ void ActorManager::OnCreate(const rpc::Envelope& envelope) {
   rpc::Envelope reply;
   reply.mutable_create_actor_reply()->set_actor_id(spec.actor_id());
   if (actors_.count(spec.actor_id())) {
-    reply.mutable_create_actor_reply()->set_error("actor id " + Hex(spec.actor_id()) +
+    reply.mutable_create_actor_reply()->set_error("actor id " + DescribeObjectId(spec.actor_id()) +
                                                   " is already registered");
     Reply(envelope, std::move(reply));
     return;
@@ -154,7 +150,8 @@ void ActorManager::OnGetInfo(const rpc::Envelope& envelope) {
   auto it = actors_.find(id);
   if (it == actors_.end()) {
     reply.mutable_actor_info()->set_actor_id(id);
-    reply.mutable_actor_info()->set_error("actor " + Hex(id) + " is unknown to the GCS");
+    reply.mutable_actor_info()->set_error("actor " + DescribeObjectId(id) +
+                                          " is unknown to the GCS");
     Reply(envelope, std::move(reply));
     return;
   }
@@ -168,8 +165,8 @@ void ActorManager::OnKill(const rpc::Envelope& envelope) {
   auto it = actors_.find(envelope.kill_actor().actor_id());
   if (it == actors_.end()) {
     reply.mutable_actor_info()->set_actor_id(envelope.kill_actor().actor_id());
-    reply.mutable_actor_info()->set_error("actor " + Hex(envelope.kill_actor().actor_id()) +
-                                          " is unknown to the GCS");
+    reply.mutable_actor_info()->set_error(
+        "actor " + DescribeObjectId(envelope.kill_actor().actor_id()) + " is unknown to the GCS");
     Reply(envelope, std::move(reply));
     return;
   }

@@ -40,8 +40,7 @@ std::string DescribeActor(const rpc::ActorInfo& info, const std::string& actor_i
   if (!info.name().empty()) {
     name = "'" + info.name() + "'";
   } else {
-    auto parsed = ObjectId::FromBinary(actor_id);
-    name = parsed.ok() ? parsed->Hex() : "<malformed id>";
+    name = DescribeObjectId(actor_id);
   }
   return "actor " + name + (info.class_name().empty() ? "" : " (" + info.class_name() + ")");
 }

@@ -13,10 +13,7 @@ namespace raympi {
 
 namespace {
 
-std::string ActorName(const std::string& actor_id) {
-  auto parsed = ObjectId::FromBinary(actor_id);
-  return "actor " + (parsed.ok() ? parsed->Hex() : std::string("<malformed id>"));
-}
+std::string ActorName(const std::string& actor_id) { return "actor " + DescribeObjectId(actor_id); }
 
 }  // namespace
 

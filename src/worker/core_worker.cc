@@ -34,11 +34,6 @@ double UnixSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string DescribeId(const std::string& id) {
-  auto parsed = ObjectId::FromBinary(id);
-  return parsed.ok() ? parsed->Hex() : "<malformed id>";
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Start(const CoreWorkerConfig& config) {
@@ -264,7 +259,7 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
         v->set_object_id(id);
         v->set_is_error(true);
         v->set_error_function("Get");
-        v->set_error_message("object " + DescribeId(id) +
+        v->set_error_message("object " + DescribeObjectId(id) +
                              " is unknown to its owner (freed, or never created)");
         out.push_back(std::move(reply));
       } else if (it->second.ready) {
@@ -337,7 +332,7 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
   std::unique_lock<std::mutex> lock(mu_);
   for (const std::string& id : ids) {
     if (Owns(*ObjectId::FromBinary(id)) && !objects_.count(id)) {
-      throw ObjectLostError("raympi: object " + DescribeId(id) +
+      throw ObjectLostError("raympi: object " + DescribeObjectId(id) +
                             " was freed: its last ObjectRef was dropped (or it never existed)");
     }
   }
@@ -765,7 +760,7 @@ void CoreWorker::OnNodeDied(const rpc::NodeDied& died, Outbox& out) {
     }
     if (entry.lineage) {
       RAYMPI_LOG_WARN("object {} was lost with node {}; running {} again to make it",
-                      DescribeId(id), node, entry.lineage->function());
+                      DescribeObjectId(id), node, entry.lineage->function());
       rpc::TaskSpec spec = *entry.lineage;
       spec.set_attempt(0);
       entry.ready = false;
@@ -779,7 +774,8 @@ void CoreWorker::OnNodeDied(const rpc::NodeDied& died, Outbox& out) {
     lost.set_object_id(id);
     lost.set_is_error(true);
     lost.set_error_function("Get");
-    lost.set_error_message("object " + DescribeId(id) + " is lost: its only copy was on " + cause);
+    lost.set_error_message("object " + DescribeObjectId(id) + " is lost: its only copy was on " +
+                           cause);
     entry.value = std::move(lost);
   }
 }

@@ -15,11 +15,6 @@ namespace raympi {
 
 namespace {
 
-std::string DescribeId(const std::string& id) {
-  auto parsed = ObjectId::FromBinary(id);
-  return parsed.ok() ? parsed->Hex() : "<malformed id>";
-}
-
 rpc::Address OwnerOf(const ObjectId& id) { return MakeAddress(id.owner_node, id.owner_slot); }
 
 // A pinned view of a stored object handed to user code; the store outlives the view.
@@ -193,7 +188,7 @@ std::vector<internal::FetchedObject> CoreWorker::Get(const std::vector<std::stri
   for (size_t i = 0; i < ids.size(); ++i) {
     if (!ready[i]) {
       if (stopping_) throw Error("raympi::Get: the job is shutting down");
-      throw TimeoutError("raympi::Get: object " + DescribeId(ids[i]) + " not ready after " +
+      throw TimeoutError("raympi::Get: object " + DescribeObjectId(ids[i]) + " not ready after " +
                          std::to_string(timeout_ms) + " ms");
     }
   }
@@ -207,7 +202,7 @@ std::vector<internal::FetchedObject> CoreWorker::Get(const std::vector<std::stri
   for (const std::string& id : ids) {
     auto it = objects_.find(id);
     if (it == objects_.end()) {
-      throw ObjectLostError("raympi::Get: object " + DescribeId(id) + " was freed meanwhile");
+      throw ObjectLostError("raympi::Get: object " + DescribeObjectId(id) + " was freed meanwhile");
     }
     result.push_back(Fetched(id, it->second));
   }
@@ -259,7 +254,7 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     } else if (stopping_) {
       status = Status::Unavailable("the job is shutting down");
     } else {
-      status = Status::TimedOut("object " + DescribeId(id) + " (" +
+      status = Status::TimedOut("object " + DescribeObjectId(id) + " (" +
                                 std::to_string(entry.value.size()) + " bytes on node " +
                                 std::to_string(entry.value.node()) + ") not here in time");
     }
@@ -302,7 +297,7 @@ internal::FetchedObject CoreWorker::Fetched(const std::string& id, const ObjectE
   StatusOr<ObjectView> view =
       parsed.ok() ? store_->Get(*parsed) : StatusOr<ObjectView>(parsed.status());
   if (!view.ok()) {
-    throw ObjectLostError("raympi::Get: object " + DescribeId(id) + " (" +
+    throw ObjectLostError("raympi::Get: object " + DescribeObjectId(id) + " (" +
                           std::to_string(v.size()) + " bytes) is not in node " +
                           std::to_string(config_.node) +
                           "'s object store: " + view.status().message());
