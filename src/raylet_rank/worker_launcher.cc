@@ -15,12 +15,6 @@
 
 namespace raympi {
 
-std::string BootstrapArgument(bool driver, const std::string& bus_name, int node, int slot_base,
-                              int rank_offset) {
-  return "--raympi-bootstrap=" + std::string(driver ? "driver" : "worker") + "," + bus_name + "," +
-         std::to_string(node) + "," + std::to_string(slot_base) + "," + std::to_string(rank_offset);
-}
-
 namespace {
 
 // Ends the process (SIGTERM: the raylet's handler unlinks its segments, mpirun ends the job)

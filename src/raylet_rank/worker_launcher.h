@@ -31,10 +31,6 @@ class WorkerLauncher {
   virtual void ReleaseAll() = 0;
 };
 
-// Builds the argument that tells a started program its role: Init() reads and removes it.
-std::string BootstrapArgument(bool driver, const std::string& bus_name, int node, int slot_base,
-                              int rank_offset);
-
 // Starts processes with MPI_Comm_spawn(_multiple), placed on this rank's host: a supervisor
 // each (worker_supervisor.h), which runs the program. A spawned process's slot is
 // slot_base + (its rank in the spawned world - rank_offset).

@@ -11,35 +11,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 #include <vector>
 
+#include "common/bootstrap.h"
 #include "common/frame.h"
 #include "common/shm_bus.h"
 
 namespace raympi {
 
 namespace {
-
-struct Bootstrap {
-  bool driver = false;
-  std::string bus_name;
-  int node = 0;
-  int slot = 0;
-};
-
-bool ParseSupervise(const std::string& text, int rank, Bootstrap* out) {
-  std::vector<std::string> parts;
-  std::stringstream stream(text);
-  std::string part;
-  while (std::getline(stream, part, ',')) parts.push_back(part);
-  if (parts.size() != 5 || (parts[0] != "driver" && parts[0] != "worker")) return false;
-  out->driver = parts[0] == "driver";
-  out->bus_name = parts[1];
-  out->node = std::atoi(parts[2].c_str());
-  out->slot = std::atoi(parts[3].c_str()) + rank - std::atoi(parts[4].c_str());
-  return true;
-}
 
 // This process's rank in the world MPI_Comm_spawn made, known before MPI_Init.
 int SpawnedRank() {
@@ -51,9 +31,7 @@ int SpawnedRank() {
 
 // The program, in a child that dies with us (mpirun killing the job leaves no orphan).
 pid_t StartProgram(char** program_argv, const Bootstrap& b) {
-  std::string bootstrap = "--raympi-bootstrap=" + std::string(b.driver ? "driver" : "worker") +
-                          "," + b.bus_name + "," + std::to_string(b.node) + "," +
-                          std::to_string(b.slot) + ",0,supervised";
+  std::string bootstrap = kBootstrapFlag + FormatBootstrap(b);
   std::vector<char*> argv;
   argv.push_back(program_argv[0]);
   argv.push_back(bootstrap.data());
@@ -84,7 +62,7 @@ void AnswerForTheDead(ShmBus& bus, const Bootstrap& b, pid_t child, const std::s
                       const rpc::Envelope& message) {
   if (!message.has_get_object()) return;  // pushed tasks: the raylet tells their owners
   rpc::Envelope reply;
-  *reply.mutable_src() = MakeAddress(b.node, b.slot);
+  *reply.mutable_src() = MakeAddress(b.node, b.slot_base);
   *reply.mutable_dst() = message.src();
   rpc::ObjectValue* v = reply.mutable_object_value();
   v->set_object_id(message.get_object().object_id());
@@ -102,7 +80,7 @@ void Report(const Bootstrap& b, pid_t child, int status) {
   auto bus = ShmBus::Attach(b.bus_name);
   if (!bus.ok()) return;  // the raylet is gone: the job is ending anyway
   rpc::Envelope e;
-  *e.mutable_src() = MakeAddress(b.node, b.slot);
+  *e.mutable_src() = MakeAddress(b.node, b.slot_base);
   *e.mutable_dst() = MakeAddress(b.node, kRayletSlot);
   const std::string cause = DescribeWaitStatus(status);
   if (b.driver) {
@@ -116,13 +94,13 @@ void Report(const Bootstrap& b, pid_t child, int status) {
     return;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;  // left the job normally
-  *e.mutable_worker_died()->mutable_worker() = MakeAddress(b.node, b.slot);
+  *e.mutable_worker_died()->mutable_worker() = MakeAddress(b.node, b.slot_base);
   e.mutable_worker_died()->set_pid(static_cast<int32_t>(child));
   e.mutable_worker_died()->set_cause(cause);
   (void)(*bus)->Send(kRayletSlot, EncodeFrame(e));
   std::string frame;
   for (;;) {
-    auto got = (*bus)->Receive(b.slot, &frame, std::chrono::seconds(1));
+    auto got = (*bus)->Receive(b.slot_base, &frame, std::chrono::seconds(1));
     if (!got.ok()) return;
     if (!*got) continue;
     rpc::Envelope message;
@@ -136,8 +114,7 @@ void Report(const Bootstrap& b, pid_t child, int status) {
 
 std::string SuperviseArgument(bool driver, const std::string& bus_name, int node, int slot_base,
                               int rank_offset) {
-  return kSuperviseFlag + std::string(driver ? "driver" : "worker") + "," + bus_name + "," +
-         std::to_string(node) + "," + std::to_string(slot_base) + "," + std::to_string(rank_offset);
+  return kSuperviseFlag + FormatBootstrap({driver, bus_name, node, slot_base, rank_offset});
 }
 
 std::string DescribeWaitStatus(int status) {
@@ -153,10 +130,14 @@ std::string DescribeWaitStatus(int status) {
 
 int RunSupervisor(int argc, char** argv) {
   Bootstrap b;
-  if (argc < 3 || !ParseSupervise(argv[1] + std::strlen(kSuperviseFlag), SpawnedRank(), &b)) {
+  if (argc < 3 || !ParseBootstrap(argv[1] + std::strlen(kSuperviseFlag), &b) || b.supervised) {
     std::fprintf(stderr, "raympi: malformed supervisor arguments\n");
     return 2;
   }
+  // From here `b` describes the program: its own slot, started by a supervisor.
+  b.slot_base = b.Slot(SpawnedRank());
+  b.rank_offset = 0;
+  b.supervised = true;
   // Fork before MPI_Init: the program is a plain process, and MPI never sees it.
   pid_t child = StartProgram(argv + 2, b);
   int provided = 0;

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <sstream>
 
+#include "common/bootstrap.h"
 #include "common/logging.h"
 #include "common/shm_janitor.h"
 #include "raympi/api.h"
@@ -15,39 +15,11 @@
 namespace raympi {
 namespace {
 
-constexpr const char* kBootstrapFlag = "--raympi-bootstrap=";
-
 std::unique_ptr<CoreWorker> g_worker;
 MPI_Comm g_parent = MPI_COMM_NULL;
 bool g_in_mpi = false;  // not when a supervisor started us (the usual case)
 bool g_shutdown = false;
 bool g_is_driver = false;
-
-struct Bootstrap {
-  bool driver = false;
-  std::string bus_name;
-  int node = 0;
-  int slot_base = 0;
-  int rank_offset = 0;
-  bool supervised = false;  // started by a supervisor: this process never joins MPI
-};
-
-bool ParseBootstrap(const std::string& text, Bootstrap* out) {
-  std::vector<std::string> parts;
-  std::stringstream stream(text);
-  std::string part;
-  while (std::getline(stream, part, ',')) parts.push_back(part);
-  if (parts.size() < 5 || parts.size() > 6 || (parts[0] != "driver" && parts[0] != "worker")) {
-    return false;
-  }
-  out->supervised = parts.size() == 6 && parts[5] == "supervised";
-  out->driver = parts[0] == "driver";
-  out->bus_name = parts[1];
-  out->node = std::atoi(parts[2].c_str());
-  out->slot_base = std::atoi(parts[3].c_str());
-  out->rank_offset = std::atoi(parts[4].c_str());
-  return true;
-}
 
 // Removes the bootstrap argument so the application sees only its own arguments.
 std::string TakeBootstrapArgument(int& argc, char** argv) {
@@ -103,7 +75,7 @@ void Init(int& argc, char** argv) {
   }
   CoreWorkerConfig config;
   config.node = bootstrap.node;
-  config.slot = bootstrap.slot_base + rank - bootstrap.rank_offset;
+  config.slot = bootstrap.Slot(rank);
   config.is_driver = bootstrap.driver;
   config.bus_name = bootstrap.bus_name;
   config.store_name = StoreNameForBus(bootstrap.bus_name);
