@@ -257,6 +257,40 @@ void ChooseOneSidedComponent() {
   setenv("OMPI_MCA_osc", "pt2pt", 0);
 }
 
+// `mpirun --enable-recovery` keeps the job alive when a rank dies (a node's raylet), but
+// Open MPI 4.1's mpirun then exits 0 whatever its processes returned (docs/failures.md).
+bool UnderMpirunRecovery() {
+  const char* v = std::getenv("OMPI_MCA_orte_enable_recovery");
+  return v != nullptr && (std::strcmp(v, "1") == 0 || std::strcmp(v, "true") == 0);
+}
+
+void AnnounceRecoveryMode(int num_nodes) {
+  if (UnderMpirunRecovery()) {
+    RAYMPI_LOG_WARN(
+        "mpirun --enable-recovery: a node whose raylet dies is survived, but mpirun will exit 0 "
+        "whatever the job's result; raympi prints the job's exit code as its last line instead "
+        "(docs/failures.md)");
+  } else if (num_nodes > 1) {
+    RAYMPI_LOG_INFO(
+        "mpirun without --enable-recovery: crashed workers are retried, a stalled node is "
+        "declared lost, but the death of a node's raylet rank ends the job (docs/failures.md)");
+  }
+}
+
+// Under --enable-recovery the job's exit code is only seen here (mpirun reports 0).
+void ReportExitCodeUnderRecovery(int exit_code) {
+  if (UnderMpirunRecovery()) {
+    std::fprintf(stderr, "raympi: job exit code %d\n", exit_code);
+    std::fflush(stderr);
+  }
+}
+
+// How long a node (or the GCS) may be silent before it is declared lost.
+std::chrono::milliseconds NodeTimeout() {
+  const char* ms = std::getenv("RAYMPI_NODE_TIMEOUT_MS");
+  return std::chrono::milliseconds(ms != nullptr ? std::max(1, std::atoi(ms)) : 10000);
+}
+
 int RunRank(const Flags& flags, const std::string& program) {
   Layout layout = ComputeLayout(flags.ranks_per_node);
   std::string job_key = MakeJobKey();
@@ -332,6 +366,7 @@ int RunRank(const Flags& flags, const std::string& program) {
     config.resources = *resources;
     config.is_head = is_head;
     config.num_nodes = static_cast<int>(layout.raylet_rank_of_node.size());
+    config.gcs_timeout = NodeTimeout();
     Status custom = CustomResources(flags, layout.my_node, &config.custom_resources);
     if (!custom.ok()) {
       RAYMPI_LOG_ERROR("{}", custom.message());
@@ -363,12 +398,14 @@ int RunRank(const Flags& flags, const std::string& program) {
   RankLoop loop(loop_config, &transport, bus.get());
   std::unique_ptr<GcsServer> gcs;
   bool spare_done = false;
+  bool abandon = false;  // a node was lost: leave without MPI's collective end
   if (is_gcs) {
     GcsServer::Callbacks callbacks;
     callbacks.send = [&](const rpc::Envelope& e) { loop.Send(e); };
     callbacks.end_job = [&](int code) {
       rpc::Envelope stop;
       stop.mutable_shutdown()->set_exit_code(code);
+      stop.mutable_shutdown()->set_abandon(!gcs->lost_nodes().empty());
       for (int r = 1; r < layout.size; ++r) {
         int node = layout.node_of_rank[r];
         bool raylet_rank = layout.raylet_rank_of_node[node] == r;
@@ -383,10 +420,9 @@ int RunRank(const Flags& flags, const std::string& program) {
     GcsOptions gcs_options;
     gcs_options.print_summary = flags.summary;
     gcs_options.summary_json = flags.summary_json;
-    if (const char* ms = std::getenv("RAYMPI_NODE_TIMEOUT_MS")) {
-      gcs_options.node_timeout = std::chrono::milliseconds(std::max(1, std::atoi(ms)));
-    }
+    gcs_options.node_timeout = NodeTimeout();
     gcs = std::make_unique<GcsServer>(callbacks, gcs_options);
+    AnnounceRecoveryMode(static_cast<int>(layout.raylet_rank_of_node.size()));
     loop.SetGcsHandler([&](rpc::Envelope& e) { gcs->Handle(e); });
   }
   if (is_raylet) {
@@ -412,12 +448,20 @@ int RunRank(const Flags& flags, const std::string& program) {
         // A dead worker's half-written objects would never be sealed.
         if (e.has_worker_died()) store->AbortCreatedBy(e.worker_died().pid());
         if (e.has_node_died()) objects->OnNodeDied(e.node_died().node());
+        // Before the raylet passes Shutdown on: supervisors read it once their program left.
+        if (e.has_shutdown()) {
+          abandon = abandon || e.shutdown().abandon();
+          bus->MarkJobEnd(abandon ? ShmBus::JobEnd::kAbandoned : ShmBus::JobEnd::kNormal);
+        }
         raylet->Handle(e);
       }
     });
   } else {
     loop.SetFallbackHandler([&](rpc::Envelope& e) {
-      if (e.has_shutdown()) spare_done = true;
+      if (e.has_shutdown()) {
+        spare_done = true;
+        abandon = e.shutdown().abandon();
+      }
     });
   }
   loop.SetTick([&] {
@@ -437,12 +481,17 @@ int RunRank(const Flags& flags, const std::string& program) {
     return spare_done || (gcs && gcs->finished());
   });
   int exit_code = gcs ? gcs->exit_code() : 0;
-  if (gcs && !gcs->lost_nodes().empty()) {
-    // A lost raylet cannot join the collective end (window free, disconnects, finalize): end
-    // the job without it, with the driver's exit code (1 if it was 0).
+  if (raylet && raylet->gcs_lost()) {
+    abandon = true;
+    bus->MarkJobEnd(ShmBus::JobEnd::kAbandoned);
+    exit_code = 1;
+  }
+  if (abandon || (gcs && !gcs->lost_nodes().empty())) {
+    // A lost peer cannot join the collective end (window free, disconnects, finalize): leave
+    // without it, with the driver's exit code (1 if it was 0).
     char host[256] = {0};
     gethostname(host, sizeof(host) - 1);
-    for (const auto& [node, cause] : gcs->lost_nodes()) {
+    for (const auto& [node, cause] : gcs ? gcs->lost_nodes() : std::map<int, std::string>{}) {
       std::fprintf(stderr,
                    "raympi: node %d was lost during the job (%s); ending the job without it\n",
                    node, cause.c_str());
@@ -457,9 +506,11 @@ int RunRank(const Flags& flags, const std::string& program) {
     objects.reset();
     bus.reset();
     store.reset();
-    RemoveShmWithPrefix(bus_prefix);
+    if (is_raylet) RemoveShmWithPrefix(bus_prefix);
     // Not MPI_Abort: with a stopped peer, mpirun's abort sometimes waited forever here. A rank
-    // that leaves without MPI_Finalize makes mpirun end the job at once (as for a crash).
+    // that leaves without MPI_Finalize makes plain mpirun end the job at once (as for a
+    // crash); under --enable-recovery the job ends once every process has left this way.
+    if (gcs) ReportExitCodeUnderRecovery(exit_code != 0 ? exit_code : 1);
     std::_Exit(exit_code != 0 ? exit_code : 1);
   }
   launcher.ReleaseAll();
@@ -475,6 +526,7 @@ int RunRank(const Flags& flags, const std::string& program) {
   bus.reset();
   store.reset();
   if (is_raylet) RemoveShmWithPrefix(bus_prefix);
+  if (gcs) ReportExitCodeUnderRecovery(exit_code);
   return exit_code;
 }
 

@@ -24,7 +24,7 @@ namespace raympi {
 namespace {
 
 constexpr uint64_t kMagic = 0x3153554249504d52ULL;  // "RMPIBUS1" in memory order
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 // Frame kinds. A frame is [u32 kind | u32 length | payload], padded to 8 bytes so the
 // header never straddles the end of the ring.
@@ -57,6 +57,8 @@ struct SegmentHeader {
   uint64_t large_message_bytes = 0;
   uint64_t mailbox_stride = 0;
   uint64_t total_bytes = 0;
+  // The job's end as the raylet learnt it, set before it passes Shutdown on (JobEnd values).
+  std::atomic<uint32_t> job_end{0};
 };
 
 // One per slot, followed by its ring. Producer-written and consumer-written fields sit on
@@ -354,6 +356,21 @@ ShmBus::ShmBus(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ShmBus::~ShmBus() = default;
 
 int ShmBus::num_slots() const { return impl_->num_slots; }
+
+void ShmBus::MarkJobEnd(JobEnd end) {
+  auto* header = reinterpret_cast<SegmentHeader*>(impl_->base);
+  uint32_t current = header->job_end.load(std::memory_order_acquire);
+  // Abandoned is final; a normal end does not undo it.
+  while (static_cast<uint32_t>(end) > current &&
+         !header->job_end.compare_exchange_weak(current, static_cast<uint32_t>(end),
+                                                std::memory_order_acq_rel)) {
+  }
+}
+
+ShmBus::JobEnd ShmBus::job_end() const {
+  return static_cast<JobEnd>(
+      reinterpret_cast<const SegmentHeader*>(impl_->base)->job_end.load(std::memory_order_acquire));
+}
 
 StatusOr<std::unique_ptr<ShmBus>> ShmBus::Create(const Options& options) {
   const std::string& name = options.name;

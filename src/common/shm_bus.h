@@ -39,6 +39,13 @@ class ShmBus {
 
   int num_slots() const;
 
+  // How the job ends, set by the raylet before it passes the job's Shutdown on, so that a
+  // supervisor whose program already left (and may have taken the Shutdown) still learns it.
+  // kAbandoned: a node or the GCS was lost; every process leaves without MPI's collective end.
+  enum class JobEnd : uint32_t { kRunning = 0, kNormal = 1, kAbandoned = 2 };
+  void MarkJobEnd(JobEnd end);
+  JobEnd job_end() const;
+
   // Appends one message to `slot`'s mailbox and wakes its receiver. Blocks while the ring is
   // full. Messages are delivered whole and in order per sender thread.
   Status Send(int slot, std::string_view message);

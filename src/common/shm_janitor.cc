@@ -40,13 +40,20 @@ std::string ShmPrefixOf(int pid, const std::string& job_key, int node) {
 
 std::string StoreNameForBus(const std::string& bus_name) { return bus_name + "-store"; }
 
+int RayletPidOfSegment(const std::string& name) {
+  size_t start = name.rfind(kPrefix, 1);
+  if (start == std::string::npos) return 0;
+  start += std::strlen(kPrefix);
+  char* end = nullptr;
+  long pid = std::strtol(name.c_str() + start, &end, 10);
+  if (end == name.c_str() + start || *end != '-' || pid <= 0) return 0;
+  return static_cast<int>(pid);
+}
+
 void RemoveStaleShm() {
-  size_t prefix_length = std::strlen(kPrefix);
   for (const std::string& name : ListShm(kPrefix)) {
-    char* end = nullptr;
-    long pid = std::strtol(name.c_str() + prefix_length, &end, 10);
-    if (end == name.c_str() + prefix_length || *end != '-' || pid <= 0) continue;
-    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    int pid = RayletPidOfSegment(name);
+    if (pid == 0 || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
     shm_unlink(("/" + name).c_str());
   }
 }

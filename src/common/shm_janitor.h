@@ -14,6 +14,10 @@ std::string ShmPrefixOf(int pid, const std::string& job_key, int node);
 // The node's object store segment, named after its bus so every process finds both.
 std::string StoreNameForBus(const std::string& bus_name);
 
+// The pid of the raylet that made segment `name` ("/raympi-p<pid>-..." or without the '/'),
+// 0 if the name is not a raympi segment's.
+int RayletPidOfSegment(const std::string& name);
+
 // Removes the segments of raylets that no longer run (a job that was killed or aborted).
 void RemoveStaleShm();
 

@@ -30,16 +30,11 @@ NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send
 }
 
 Status NodeManager::Start() {
+  last_heard_gcs_ = config_.now();
   rpc::Envelope reg;
   *reg.mutable_src() = MakeAddress(config_.node, kRayletSlot);
   *reg.mutable_dst() = MakeAddress(kGcsNode, 0);
-  rpc::NodeInfo* info = reg.mutable_register_node()->mutable_info();
-  info->set_node(config_.node);
-  info->set_rank(config_.rank);
-  info->set_host(config_.resources.host);
-  info->set_pid(static_cast<int32_t>(getpid()));
-  *info->mutable_total() = total_;
-  *info->mutable_available() = available_;
+  *reg.mutable_register_node()->mutable_info() = SelfInfo();
   send_(reg);
   if (config_.is_head && config_.num_nodes > 1) return Status::Ok();  // waits for the view
   return LaunchProcesses();
@@ -51,6 +46,7 @@ Status NodeManager::LaunchProcesses() {
 }
 
 void NodeManager::Handle(rpc::Envelope& envelope) {
+  if (envelope.src().node() == kGcsNode) last_heard_gcs_ = config_.now();
   switch (envelope.body_case()) {
     case rpc::Envelope::kRequestLease:
       OnRequestLease(envelope);
@@ -245,19 +241,25 @@ void NodeManager::Spillback(const PendingLease& request, int node) {
   Reply(request, std::move(reply));
 }
 
+rpc::NodeInfo NodeManager::SelfInfo() const {
+  rpc::NodeInfo info;
+  info.set_node(config_.node);
+  info.set_rank(config_.rank);
+  info.set_host(config_.resources.host);
+  info.set_pid(static_cast<int32_t>(getpid()));
+  *info.mutable_total() = total_;
+  *info.mutable_available() = available_;
+  info.set_alive(true);
+  return info;
+}
+
 void NodeManager::OnGetNodes(const rpc::Envelope& envelope) {
   rpc::Envelope reply;
   *reply.mutable_src() = MakeAddress(config_.node, kRayletSlot);
   *reply.mutable_dst() = envelope.src();
   reply.set_request_id(envelope.request_id());
   rpc::ClusterView* view = reply.mutable_cluster_view();
-  rpc::NodeInfo* self = view->add_nodes();
-  self->set_node(config_.node);
-  self->set_rank(config_.rank);
-  self->set_host(config_.resources.host);
-  *self->mutable_total() = total_;
-  *self->mutable_available() = available_;
-  self->set_alive(true);
+  *view->add_nodes() = SelfInfo();
   for (const auto& [node, info] : view_) *view->add_nodes() = info;
   std::sort(view->mutable_nodes()->begin(), view->mutable_nodes()->end(),
             [](const rpc::NodeInfo& a, const rpc::NodeInfo& b) { return a.node() < b.node(); });
@@ -525,6 +527,16 @@ void NodeManager::FinishShutdown() {
 
 void NodeManager::Tick() {
   auto now = config_.now();
+  if (!config_.is_head && !done_ && now - last_heard_gcs_ > config_.gcs_timeout) {
+    double seconds = std::chrono::duration<double>(now - last_heard_gcs_).count();
+    RAYMPI_LOG_ERROR(
+        "node {}: nothing from the GCS (rank 0) for {:.1f} s: the job lost its control store "
+        "and cannot go on; ending this node's processes",
+        config_.node, seconds);
+    gcs_lost_ = true;
+    done_ = true;
+    return;
+  }
   if (shutting_down_ && !done_ && now > stats_deadline_) FinishShutdown();
   if (done_ || shutting_down_) return;
   if (!report_due_ && now - last_report_ < config_.heartbeat_period) return;

@@ -29,6 +29,9 @@ struct NodeManagerConfig {
   std::map<std::string, double> custom_resources;
   // A resource report goes to the GCS on every change and at least this often (the heartbeat).
   std::chrono::steady_clock::duration heartbeat_period = std::chrono::seconds(1);
+  // The GCS spreads its view every 100 ms; a raylet that hears nothing from it for this long
+  // concludes the job lost its control store and ends its node (not on the head: same rank).
+  std::chrono::steady_clock::duration gcs_timeout = std::chrono::seconds(10);
   std::function<std::chrono::steady_clock::time_point()> now;  // defaults to steady_clock::now
   // Adds the object plane's figures to the node's summary at the end (optional).
   std::function<void(rpc::NodeSummary*)> add_object_stats;
@@ -46,6 +49,8 @@ class NodeManager {
   // Reports changed availability to the GCS (once per loop pass, not per change).
   void Tick();
   bool done() const { return done_; }
+  // The GCS went silent for longer than gcs_timeout: the job cannot go on (done() too).
+  bool gcs_lost() const { return gcs_lost_; }
 
  private:
   struct PendingLease {
@@ -69,6 +74,8 @@ class NodeManager {
   void Infeasible(const PendingLease& request, const std::string& reason);
   void Spillback(const PendingLease& request, int node);
   void OnGetNodes(const rpc::Envelope& envelope);
+  // This node as the GCS and Nodes() show it.
+  rpc::NodeInfo SelfInfo() const;
   void OnCancelLeaseRequest(const rpc::Address& owner, uint64_t request_id);
   void OnReturnLease(uint64_t lease_id);
   void OnWorkerBlocked(int slot, bool blocked);
@@ -113,6 +120,8 @@ class NodeManager {
   rpc::TaskStats stats_;
   uint64_t leases_granted_ = 0;
   bool done_ = false;
+  bool gcs_lost_ = false;
+  std::chrono::steady_clock::time_point last_heard_gcs_{};
   bool started_ = false;        // the pool (and on the head, the driver) was launched
   bool driver_ready_ = false;   // the driver called raympi::Init
   bool driver_exited_ = false;  // its exit was forwarded to the GCS (once)

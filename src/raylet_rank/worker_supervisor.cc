@@ -1,8 +1,11 @@
 #include "raylet_rank/worker_supervisor.h"
 
 #include <mpi.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 #include "common/bootstrap.h"
 #include "common/frame.h"
 #include "common/shm_bus.h"
+#include "common/shm_janitor.h"
 
 namespace raympi {
 
@@ -49,7 +53,68 @@ pid_t StartProgram(char** program_argv, const Bootstrap& b) {
   return child;
 }
 
-int WaitFor(pid_t child) {
+// A descriptor that becomes readable when process `pid` ends (-1: gone already, or no pidfds).
+int OpenPidFd(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+bool Ended(int pid_fd) {
+  pollfd p{pid_fd, POLLIN, 0};
+  return pid_fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+// The raylet's pidfd and the node's segment names, for the termination-signal handler.
+int g_raylet_fd = -1;
+char g_bus_name[256];
+char g_store_name[256];
+
+// mpirun ending the job (SIGTERM...) after the raylet was killed: nobody else would unlink the
+// node's bus and store, so the supervisors do (poll and shm_unlink are async-signal-safe).
+void OnTerminationSignal(int signal) {
+  if (Ended(g_raylet_fd)) {
+    shm_unlink(g_bus_name);
+    shm_unlink(g_store_name);
+  }
+  struct sigaction action {};
+  action.sa_handler = SIG_DFL;
+  sigaction(signal, &action, nullptr);
+  raise(signal);
+}
+
+void UnlinkOnTerminationIfRayletEnded(int raylet_fd, const std::string& bus_name) {
+  g_raylet_fd = raylet_fd;
+  std::strncpy(g_bus_name, bus_name.c_str(), sizeof(g_bus_name) - 1);
+  std::strncpy(g_store_name, StoreNameForBus(bus_name).c_str(), sizeof(g_store_name) - 1);
+  struct sigaction action {};
+  action.sa_handler = OnTerminationSignal;
+  sigemptyset(&action.sa_mask);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaction(signal, &action, nullptr);
+}
+
+// The raylet ended while this node's processes still ran (killed, or it left after losing the
+// GCS): nothing can go on here. Ends the program, removes the node's shared memory (the raylet
+// could not) and leaves without MPI (its peer is gone).
+[[noreturn]] void LeaveWithoutRaylet(const Bootstrap& b, pid_t child) {
+  if (child > 0 && kill(child, SIGKILL) == 0) waitpid(child, nullptr, 0);
+  RemoveShmWithPrefix(b.bus_name);
+  if (b.driver) {
+    std::fprintf(stderr,
+                 "raympi: the raylet of node %d (pid %d%s) ended before the job did; the job "
+                 "cannot go on and ends\n",
+                 b.node, RayletPidOfSegment(b.bus_name), b.node == 0 ? ", the GCS's rank" : "");
+  }
+  std::_Exit(1);
+}
+
+// Waits for the program to end. If the raylet ends first, the node is gone: leaves.
+int WaitForProgram(const Bootstrap& b, pid_t child, int raylet_fd) {
+  int child_fd = OpenPidFd(child);
+  if (child_fd >= 0 && raylet_fd >= 0) {
+    pollfd fds[2] = {{child_fd, POLLIN, 0}, {raylet_fd, POLLIN, 0}};
+    while (fds[0].revents == 0) {
+      if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+      if (fds[1].revents != 0 && fds[0].revents == 0) LeaveWithoutRaylet(b, child);
+    }
+    close(child_fd);
+  }
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
@@ -74,11 +139,18 @@ void AnswerForTheDead(ShmBus& bus, const Bootstrap& b, pid_t child, const std::s
   (void)bus.Send(slot, EncodeFrame(reply));
 }
 
-// Reports the end of the program to the raylet; a worker's supervisor then drains its slot's
-// mailbox until the job's Shutdown (it sleeps on the futex meanwhile: no CPU).
-void Report(const Bootstrap& b, pid_t child, int status) {
-  auto bus = ShmBus::Attach(b.bus_name);
-  if (!bus.ok()) return;  // the raylet is gone: the job is ending anyway
+// Reports the end of the program to the raylet, then drains the slot's mailbox until the
+// job's Shutdown (sleeping on its futex meanwhile: no CPU), answering for the dead. Returns
+// whether the job is abandoned: it ends without MPI's collective end (a node was lost).
+bool ReportAndWaitForShutdown(ShmBus& bus, const Bootstrap& b, pid_t child, int status,
+                              int raylet_fd) {
+  using JobEnd = ShmBus::JobEnd;
+  // A worker that exited 0 after the raylet marked the job's end left on its Shutdown. Before
+  // that, exit(0) inside a task is a death like any other: its task must run again.
+  if (!b.driver && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+      bus.job_end() != JobEnd::kRunning) {
+    return bus.job_end() == JobEnd::kAbandoned;
+  }
   rpc::Envelope e;
   *e.mutable_src() = MakeAddress(b.node, b.slot_base);
   *e.mutable_dst() = MakeAddress(b.node, kRayletSlot);
@@ -90,23 +162,28 @@ void Report(const Bootstrap& b, pid_t child, int status) {
                    static_cast<int>(child), cause.c_str());
     }
     e.mutable_driver_exit()->set_exit_code(code);
-    (void)(*bus)->Send(kRayletSlot, EncodeFrame(e));
-    return;
+  } else {
+    *e.mutable_worker_died()->mutable_worker() = MakeAddress(b.node, b.slot_base);
+    e.mutable_worker_died()->set_pid(static_cast<int32_t>(child));
+    e.mutable_worker_died()->set_cause(cause);
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;  // left the job normally
-  *e.mutable_worker_died()->mutable_worker() = MakeAddress(b.node, b.slot_base);
-  e.mutable_worker_died()->set_pid(static_cast<int32_t>(child));
-  e.mutable_worker_died()->set_cause(cause);
-  (void)(*bus)->Send(kRayletSlot, EncodeFrame(e));
+  (void)bus.Send(kRayletSlot, EncodeFrame(e));
   std::string frame;
   for (;;) {
-    auto got = (*bus)->Receive(b.slot_base, &frame, std::chrono::seconds(1));
-    if (!got.ok()) return;
-    if (!*got) continue;
+    // The driver may have taken the Shutdown itself before it left; the raylet marked the bus
+    // first. (A Shutdown sent after this check wakes the Receive below.)
+    if (bus.job_end() != JobEnd::kRunning) return bus.job_end() == JobEnd::kAbandoned;
+    auto got = bus.Receive(b.slot_base, &frame, std::chrono::seconds(1));
+    if (!got.ok()) return true;
+    if (!*got) {
+      // Checked when the mailbox is empty: a Shutdown sent just before the raylet left wins.
+      if (Ended(raylet_fd)) LeaveWithoutRaylet(b, 0);
+      continue;
+    }
     rpc::Envelope message;
     if (!DecodeFrame(frame, &message).ok()) continue;
-    if (message.has_shutdown()) return;
-    AnswerForTheDead(**bus, b, child, cause, message);
+    if (message.has_shutdown()) return bus.job_end() == JobEnd::kAbandoned;
+    AnswerForTheDead(bus, b, child, cause, message);
   }
 }
 
@@ -144,10 +221,20 @@ int RunSupervisor(int argc, char** argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm parent = MPI_COMM_NULL;
   MPI_Comm_get_parent(&parent);
+  // The raylet runs on this host (it spawned us); its pid is in the node's segment names.
+  int raylet_fd = OpenPidFd(RayletPidOfSegment(b.bus_name));
+  UnlinkOnTerminationIfRayletEnded(raylet_fd, b.bus_name);
+  auto bus = ShmBus::Attach(b.bus_name);
+  if (!bus.ok()) LeaveWithoutRaylet(b, child);  // the node is gone already
+  int status = W_EXITCODE(127, 0);              // reported as a worker that could not start
   if (child < 0) {
     std::fprintf(stderr, "raympi: cannot fork %s: %s\n", argv[2], std::strerror(errno));
   } else {
-    Report(b, child, WaitFor(child));
+    status = WaitForProgram(b, child, raylet_fd);
+  }
+  if (ReportAndWaitForShutdown(**bus, b, child, status, raylet_fd)) {
+    // The raylet leaves without MPI's collective end (a lost peer could never join it).
+    std::_Exit(0);
   }
   if (parent != MPI_COMM_NULL) MPI_Comm_disconnect(&parent);
   MPI_Finalize();

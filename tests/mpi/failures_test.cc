@@ -34,6 +34,11 @@ int CrashOnce(std::string dir, int x) {
   if (FirstTime(dir + "/crashed")) std::abort();
   return x;
 }
+// A task that ends its process "normally" in the middle of the job is a dead worker too.
+int ExitZeroOnce(std::string dir, int x) {
+  if (FirstTime(dir + "/exited")) std::exit(0);
+  return x;
+}
 int Segfault(int x) {
   std::raise(SIGSEGV);
   return x;
@@ -61,7 +66,7 @@ raympi::ObjectRef<int> OwnSomething(std::string dir) {
   fs::rename(dir + "/owner.tmp", dir + "/owner");
   return ref;
 }
-RAYMPI_REMOTE(CrashOnce, Segfault, ThrowOnce, RunUntilKilled, Square, OwnSomething);
+RAYMPI_REMOTE(CrashOnce, ExitZeroOnce, Segfault, ThrowOnce, RunUntilKilled, Square, OwnSomething);
 
 std::string MakeDir() {
   char dir[] = "/tmp/raympi-failures.XXXXXX";
@@ -76,6 +81,7 @@ int main(int argc, char** argv) {
 
   // A crash on the first attempt costs one retry.
   CHECK(*raympi::Get(raympi::Task(CrashOnce).Remote(dir, 7)) == 7);
+  CHECK(*raympi::Get(raympi::Task(ExitZeroOnce).Remote(dir, 8)) == 8);
 
   // Retries run out: the error names the function, the node, the pid and the signal.
   CHECK_THROWS(raympi::TaskError, "killed by signal 11 (SIGSEGV); no retries were allowed",

@@ -1,8 +1,8 @@
 // A node is lost: the driver stops node 1's raylet (SIGSTOP: it stays in the MPI job but says
-// nothing more). After the heartbeat timeout the GCS declares it lost; a task that was running
-// there runs again on node 0, and an object whose only copy was there is made again from its
-// lineage. Run by tests/node_loss_test.sh, which checks the job ends (MPI_Abort: a lost raylet
-// cannot join MPI's collective end) with a message and leaves nothing behind.
+// nothing more), or with argument "kill" kills it. After the heartbeat timeout the GCS declares
+// it lost; a task that was running there runs again on node 0, and an object whose only copy
+// was there is made again from its lineage. Run by tests/lost_rank_test.sh, which checks the
+// job ends by itself with a message and leaves nothing behind.
 #include <raympi/raympi.h>
 #include <signal.h>
 #include <unistd.h>
@@ -50,7 +50,9 @@ int main(int argc, char** argv) {
   auto where = raympi::Task(WhereAfter).SetSchedulingStrategy(on_node1).Remote(marker, 300);
   CHECK(raympi_test::WaitForFile(marker));
   fs::remove(marker);
-  if (raylet1 > 0) kill(raylet1, SIGSTOP);
+  // "kill": the raylet dies (SIGKILL); otherwise it stops (SIGSTOP) and stays in the job.
+  bool dies = argc > 1 && std::string(argv[1]) == "kill";
+  if (raylet1 > 0) kill(raylet1, dies ? SIGKILL : SIGSTOP);
 
   CHECK(*raympi::Get(where) == 0);                        // ran again on node 0
   raympi::ArrayView<double> view = raympi::GetView(big);  // made again on node 0

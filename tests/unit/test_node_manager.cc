@@ -884,5 +884,31 @@ TEST(NodeManagerTest, UnknownMessagesAreIgnored) {
   EXPECT_FALSE(r.nm->done());
 }
 
+// ---- the GCS goes silent ----------------------------------------------------------------------
+TEST(NodeManagerTest, SilentGcsEndsTheNodeAfterTheTimeoutButAnyWordFromItResetsTheClock) {
+  Raylet r(/*node=*/1, /*cpus=*/2, /*initial_workers=*/1, /*is_head=*/false);
+  r.StartAndClear();
+  r.clock += std::chrono::seconds(9);
+  r.nm->Tick();
+  EXPECT_FALSE(r.nm->done());
+  r.View({});  // the GCS's periodic view
+  r.clock += std::chrono::seconds(9);
+  r.nm->Tick();
+  EXPECT_FALSE(r.nm->gcs_lost());
+  r.clock += std::chrono::seconds(2);  // 11 s since the view: over the 10 s default
+  r.nm->Tick();
+  EXPECT_TRUE(r.nm->gcs_lost());
+  EXPECT_TRUE(r.nm->done());
+}
+
+TEST(NodeManagerTest, HeadNeverConcludesItLostTheGcsItSharesARankWith) {
+  Raylet r(/*node=*/0, /*cpus=*/2, /*initial_workers=*/1, /*is_head=*/true);
+  r.StartAndClear();
+  r.clock += std::chrono::minutes(5);
+  r.nm->Tick();
+  EXPECT_FALSE(r.nm->gcs_lost());
+  EXPECT_FALSE(r.nm->done());
+}
+
 }  // namespace
 }  // namespace raympi

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/shm_bus.h"
+#include "common/shm_janitor.h"
 #include "common/shm_segment.h"
 
 namespace raympi {
@@ -544,6 +545,27 @@ TEST_F(ShmBusTest, RemoveShmWithPrefixRemovesOnlyMatches) {
   EXPECT_TRUE(ShmExists(b + "1"));
   RemoveShmWithPrefix(b);  // a leading '/' is tolerated
   EXPECT_FALSE(ShmExists(b + "1"));
+}
+
+TEST_F(ShmBusTest, JobEndIsSeenByEveryAttachedProcessAndAbandonedIsFinal) {
+  ShmBus::Options o = Small();
+  auto bus = MustCreate(o);
+  ASSERT_NE(bus, nullptr);
+  auto other = ShmBus::Attach(o.name);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ((*other)->job_end(), ShmBus::JobEnd::kRunning);
+  bus->MarkJobEnd(ShmBus::JobEnd::kAbandoned);
+  EXPECT_EQ((*other)->job_end(), ShmBus::JobEnd::kAbandoned);
+  bus->MarkJobEnd(ShmBus::JobEnd::kNormal);  // a late normal Shutdown does not undo it
+  EXPECT_EQ((*other)->job_end(), ShmBus::JobEnd::kAbandoned);
+}
+
+TEST(ShmJanitorTest, RayletPidIsReadFromASegmentNameWithOrWithoutTheSlash) {
+  EXPECT_EQ(RayletPidOfSegment("/raympi-p1234-abcd-n0"), 1234);
+  EXPECT_EQ(RayletPidOfSegment("raympi-p77-abcd-n3-store"), 77);
+  EXPECT_EQ(RayletPidOfSegment("/raympi-test-bus"), 0);
+  EXPECT_EQ(RayletPidOfSegment("/raympi-p-abcd"), 0);
+  EXPECT_EQ(RayletPidOfSegment("/other-raympi-p12-x"), 0);
 }
 
 }  // namespace
