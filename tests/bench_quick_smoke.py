@@ -15,7 +15,7 @@ import sys
 
 source, build, out = sys.argv[1:4]
 shutil.rmtree(out, ignore_errors=True)
-cmd = [os.path.join(source, "bench", "run"), "--quick", "--tasks", "500", "--deadline", "50",
+cmd = [os.path.join(source, "bench", "run"), "--quick", "--tasks", "500", "--deadline", "110",
        "--no-peers", "--build", build, "--out", out]
 rc = subprocess.run(cmd).returncode
 with open(os.path.join(out, "bench.json")) as f:

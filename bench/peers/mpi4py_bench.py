@@ -27,6 +27,8 @@ def main():
             sync_call=lambda i: pool.submit(noop, i).result(),
             async_calls=many,
             array_round_trip=lambda a: pool.submit(echo, a).result(),
+            # map ships tasks in chunks: one message per chunk, not per task.
+            map_calls=lambda n: list(pool.map(noop, range(n))),
         )
 
 

@@ -49,9 +49,10 @@ def row(name, value, unit):
     print(f"{name},{value:.3f},{unit},,", flush=True)
 
 
-def run_all(prefix, flags, sync_call, async_calls, array_round_trip):
+def run_all(prefix, flags, sync_call, async_calls, array_round_trip, map_calls=None):
     """The three scenarios of bench/run, with the same names as raympi's rows.
-    sync_call(i) -> value; async_calls(n) -> list of values; array_round_trip(a) -> array."""
+    sync_call(i) -> value; async_calls(n) -> list of values; array_round_trip(a) -> array;
+    map_calls(n) -> list of values: the peer's bulk API (map), when it has one."""
 
     def sync_run():
         n = flags.sync_tasks
@@ -76,6 +77,10 @@ def run_all(prefix, flags, sync_call, async_calls, array_round_trip):
     us = median_of_runs(flags.runs, sync_run)
     row(f"{prefix}.sync.us_per_task", us, "us")
     row(f"{prefix}.async.tasks_per_s_median", median_of_runs(flags.runs, async_run), "tasks/s")
+    if map_calls is not None:
+        async_calls = map_calls
+        row(f"{prefix}.async_map.tasks_per_s_median", median_of_runs(flags.runs, async_run),
+            "tasks/s")
     s = median_of_runs(flags.runs, array_run)
     name = f"{prefix}.array_{flags.array_mib}MiB"
     row(f"{name}.round_trip_ms", s * 1e3, "ms")

@@ -94,6 +94,12 @@ BENCHMARKS = [
                        ctx.build("bench/actors/actor_bench")]
           + (["--calls", "2000"] if ctx.quick else []),
           needs=["bin/raympi", "bench/actors/actor_bench"], timeout_s=300),
+    # GCS capacity: 3 ranks flood rank 0's GcsServer with heartbeats, next to a raw MPI receive
+    # of the same bytes in the same run (the row carries its own baseline and ratio).
+    Bench("gcs", "raympi",
+          lambda ctx: ["mpirun", "-n", "3", ctx.build("bench/gcs/gcs_bench")]
+          + (["--reports", "5000", "--runs", "2"] if ctx.quick else []),
+          needs=["bench/gcs/gcs_bench"], timeout_s=120),
     # Peers, from Debian packages (bench/install-peers.sh).
     Bench("mpi4py", "peers",
           lambda ctx: ["mpirun", "-n", "1", PYTHON, ctx.repo("bench/peers/mpi4py_bench.py")]

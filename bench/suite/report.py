@@ -55,6 +55,7 @@ COMPARISONS = [
             lambda v, r: r >= 1),
     Compare(r"objects\.put_\d+MiB\.GBps", (RAY_PUT_GBPS, "Ray published"), ">= 1x Ray",
             lambda v, r: r >= 1),
+    Compare(r"gcs\.heartbeats\.reports_per_s", "mpi.raw_heartbeat_messages.msgs_per_s"),
     Compare(r"actors\.1_1\.sync\.calls_per_s", (RAY_ACTOR_SYNC, "Ray published"), ">= 10x Ray",
             lambda v, r: r >= 10),
     Compare(r"actors\.1_1\.async\.calls_per_s", (RAY_ACTOR_ASYNC, "Ray published"),

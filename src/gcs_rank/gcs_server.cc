@@ -72,6 +72,11 @@ void GcsServer::Tick() {
   }
   if (nodes_.empty()) return;
   Clock::time_point now = callbacks_.now();
+  Clock::duration gap = now - last_tick_;
+  if (last_tick_ != Clock::time_point{} && gap > options_.own_stall) {
+    for (auto& [node, heard] : last_heard_) heard += gap;
+  }
+  last_tick_ = now;
   CheckHeartbeats(now);
   if (view_dirty_ || now - last_broadcast_ >= options_.view_refresh_period) {
     last_broadcast_ = now;

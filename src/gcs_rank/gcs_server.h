@@ -24,6 +24,9 @@ struct GcsOptions {
   // A node not heard from (heartbeat: a resource report every second) for this long is lost.
   // Ray's default is 30 s; HPC nodes rarely stall for long, and a stalled node holds up tasks.
   std::chrono::steady_clock::duration node_timeout = std::chrono::seconds(10);
+  // A pause between two ticks longer than this is the GCS's own stall (a blocking spawn), not
+  // the nodes' silence: reports waiting in MPI were not read meanwhile, so it counts for none.
+  std::chrono::steady_clock::duration own_stall = std::chrono::milliseconds(200);
   bool print_summary = false;  // the job summary table on stderr
   std::string summary_json;    // and/or as JSON in this file
 };
@@ -66,6 +69,7 @@ class GcsServer {
 
   Callbacks callbacks_;
   GcsOptions options_;
+  Clock::time_point last_tick_{};
   Clock::time_point last_broadcast_{};
   std::map<int, rpc::NodeInfo> nodes_;
   std::map<int, Clock::time_point> last_heard_;

@@ -527,6 +527,11 @@ void NodeManager::FinishShutdown() {
 
 void NodeManager::Tick() {
   auto now = config_.now();
+  if (last_tick_ != std::chrono::steady_clock::time_point{} &&
+      now - last_tick_ > config_.own_stall) {
+    last_heard_gcs_ += now - last_tick_;
+  }
+  last_tick_ = now;
   if (!config_.is_head && !done_ && now - last_heard_gcs_ > config_.gcs_timeout) {
     double seconds = std::chrono::duration<double>(now - last_heard_gcs_).count();
     RAYMPI_LOG_ERROR(

@@ -32,6 +32,9 @@ struct NodeManagerConfig {
   // The GCS spreads its view every 100 ms; a raylet that hears nothing from it for this long
   // concludes the job lost its control store and ends its node (not on the head: same rank).
   std::chrono::steady_clock::duration gcs_timeout = std::chrono::seconds(10);
+  // A pause between two ticks longer than this is this rank's own stall (a blocking spawn), not
+  // the GCS's silence: views waiting in MPI were not read meanwhile.
+  std::chrono::steady_clock::duration own_stall = std::chrono::milliseconds(200);
   std::function<std::chrono::steady_clock::time_point()> now;  // defaults to steady_clock::now
   // Adds the object plane's figures to the node's summary at the end (optional).
   std::function<void(rpc::NodeSummary*)> add_object_stats;
@@ -122,6 +125,7 @@ class NodeManager {
   bool done_ = false;
   bool gcs_lost_ = false;
   std::chrono::steady_clock::time_point last_heard_gcs_{};
+  std::chrono::steady_clock::time_point last_tick_{};
   bool started_ = false;        // the pool (and on the head, the driver) was launched
   bool driver_ready_ = false;   // the driver called raympi::Init
   bool driver_exited_ = false;  // its exit was forwarded to the GCS (once)

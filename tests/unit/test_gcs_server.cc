@@ -33,6 +33,20 @@ class GcsServerTest : public ::testing::Test {
     callbacks.now = [this] { return now_; };  // time moves only when a test says so
     GcsOptions options;
     options.view_refresh_period = kRefresh;
+    // Tests jump the clock between ticks; only the stall test below counts such jumps as the
+    // GCS's own stalls.
+    options.own_stall = std::chrono::hours(24);
+    gcs_ = std::make_unique<GcsServer>(callbacks, options);
+  }
+
+  void UseOwnStall(std::chrono::milliseconds own_stall) {
+    GcsServer::Callbacks callbacks;
+    callbacks.send = [this](const rpc::Envelope& e) { sent_.push_back(e); };
+    callbacks.end_job = [this](int code) { end_job_codes_.push_back(code); };
+    callbacks.now = [this] { return now_; };
+    GcsOptions options;
+    options.view_refresh_period = kRefresh;
+    options.own_stall = own_stall;
     gcs_ = std::make_unique<GcsServer>(callbacks, options);
   }
 
@@ -294,6 +308,23 @@ TEST_F(GcsServerTest, SilentNodeIsLostAndEveryAliveRayletIsTold) {
   Report(2, 1);
   gcs_->Tick();
   for (const rpc::Envelope& e : sent_) EXPECT_FALSE(e.has_node_died());  // told once
+}
+
+// The GCS's rank stalls (a blocking spawn) longer than the timeout: the reports that wait in
+// MPI meanwhile were not read, so no node is lost for that time; silence after it still counts.
+TEST_F(GcsServerTest, TheGcsOwnStallCountsAgainstNoNode) {
+  UseOwnStall(std::chrono::milliseconds(200));
+  Register(0, 1);
+  Register(1, 1);
+  gcs_->Tick();
+  now_ += std::chrono::seconds(30);  // one tick 30 s after the previous one
+  gcs_->Tick();
+  EXPECT_TRUE(gcs_->lost_nodes().empty());
+  for (int i = 0; i < 101; ++i) {  // then 10.1 s of ticks every 100 ms, without a report
+    now_ += std::chrono::milliseconds(100);
+    gcs_->Tick();
+  }
+  EXPECT_EQ(gcs_->lost_nodes().size(), 1u);
 }
 
 TEST_F(GcsServerTest, HeadNodeIsNeverDeclaredLost) {

@@ -62,7 +62,7 @@ rpc::NodeInfo NodeEntry(int node, double total_cpus, double available_cpus, bool
 // One raylet with its pool, a fake launcher and a record of everything it sent.
 class Raylet {
  public:
-  Raylet(int node, double cpus, int initial_workers, bool is_head)
+  Raylet(int node, double cpus, int initial_workers, bool is_head, int own_stall_ms = 0)
       : node_(node), pool_(&launcher, Base(node), is_head ? 2 : 1, kMaxSlots) {
     NodeManagerConfig config;
     config.node = node;
@@ -73,6 +73,9 @@ class Raylet {
     config.is_head = is_head;
     config.initial_workers = initial_workers;
     config.now = [this] { return clock; };  // time moves only when a test moves it
+    // Clock jumps are not this rank's stalls, unless a test says so.
+    config.own_stall = own_stall_ms > 0 ? std::chrono::milliseconds(own_stall_ms)
+                                        : std::chrono::milliseconds(std::chrono::hours(24));
     nm = std::make_unique<NodeManager>(config, &pool_,
                                        [this](const rpc::Envelope& e) { sent.push_back(e); });
   }
@@ -899,6 +902,20 @@ TEST(NodeManagerTest, SilentGcsEndsTheNodeAfterTheTimeoutButAnyWordFromItResetsT
   r.nm->Tick();
   EXPECT_TRUE(r.nm->gcs_lost());
   EXPECT_TRUE(r.nm->done());
+}
+
+TEST(NodeManagerTest, ItsOwnStallIsNotTheGcsSilence) {
+  Raylet r(/*node=*/1, /*cpus=*/2, /*initial_workers=*/1, /*is_head=*/false, /*own_stall_ms=*/200);
+  r.StartAndClear();
+  r.nm->Tick();
+  r.clock += std::chrono::seconds(30);  // a blocking spawn: no tick for 30 s
+  r.nm->Tick();
+  EXPECT_FALSE(r.nm->gcs_lost());
+  for (int i = 0; i < 101; ++i) {  // then 10.1 s of ticks without a view
+    r.clock += std::chrono::milliseconds(100);
+    r.nm->Tick();
+  }
+  EXPECT_TRUE(r.nm->gcs_lost());
 }
 
 TEST(NodeManagerTest, HeadNeverConcludesItLostTheGcsItSharesARankWith) {
