@@ -27,8 +27,13 @@ def main():
             sync_call=lambda i: pool.submit(noop, i).result(),
             async_calls=many,
             array_round_trip=lambda a: pool.submit(echo, a).result(),
-            # map ships tasks in chunks: one message per chunk, not per task.
-            map_calls=lambda n: list(pool.map(noop, range(n))),
+            # map as called by default (one task per message), and tuned to ship 64 chunks:
+            # one message per chunk, the batching a user of map can ask for.
+            bulk_calls={
+                "async_map": lambda n: list(pool.map(noop, range(n))),
+                "async_map_chunked": lambda n: list(
+                    pool.map(noop, range(n), chunksize=max(1, n // 64))),
+            },
         )
 
 

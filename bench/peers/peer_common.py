@@ -49,10 +49,10 @@ def row(name, value, unit):
     print(f"{name},{value:.3f},{unit},,", flush=True)
 
 
-def run_all(prefix, flags, sync_call, async_calls, array_round_trip, map_calls=None):
+def run_all(prefix, flags, sync_call, async_calls, array_round_trip, bulk_calls=None):
     """The three scenarios of bench/run, with the same names as raympi's rows.
     sync_call(i) -> value; async_calls(n) -> list of values; array_round_trip(a) -> array;
-    map_calls(n) -> list of values: the peer's bulk API (map), when it has one."""
+    bulk_calls: {scenario name: fn(n) -> list of values}, the peer's bulk APIs (map)."""
 
     def sync_run():
         n = flags.sync_tasks
@@ -77,9 +77,9 @@ def run_all(prefix, flags, sync_call, async_calls, array_round_trip, map_calls=N
     us = median_of_runs(flags.runs, sync_run)
     row(f"{prefix}.sync.us_per_task", us, "us")
     row(f"{prefix}.async.tasks_per_s_median", median_of_runs(flags.runs, async_run), "tasks/s")
-    if map_calls is not None:
-        async_calls = map_calls
-        row(f"{prefix}.async_map.tasks_per_s_median", median_of_runs(flags.runs, async_run),
+    for scenario, calls in (bulk_calls or {}).items():
+        async_calls = calls
+        row(f"{prefix}.{scenario}.tasks_per_s_median", median_of_runs(flags.runs, async_run),
             "tasks/s")
     s = median_of_runs(flags.runs, array_run)
     name = f"{prefix}.array_{flags.array_mib}MiB"
