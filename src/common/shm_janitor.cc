@@ -1,5 +1,6 @@
 #include "common/shm_janitor.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -17,10 +18,14 @@ namespace {
 constexpr const char* kPrefix = "raympi-p";
 char g_bus_name[256];
 char g_store_name[256];
+int g_only_if_ended_fd = -1;
 
 void OnTerminationSignal(int signal) {
-  shm_unlink(g_bus_name);
-  shm_unlink(g_store_name);
+  pollfd ended{g_only_if_ended_fd, POLLIN, 0};  // poll and shm_unlink are async-signal-safe
+  if (g_only_if_ended_fd < 0 || poll(&ended, 1, 0) == 1) {
+    shm_unlink(g_bus_name);
+    shm_unlink(g_store_name);
+  }
   // Die of the same signal, so the launcher sees what happened.
   struct sigaction action {};
   action.sa_handler = SIG_DFL;
@@ -58,7 +63,8 @@ void RemoveStaleShm() {
   }
 }
 
-void UnlinkOnTerminationSignal(const std::string& bus_name) {
+void UnlinkOnTerminationSignal(const std::string& bus_name, int only_if_ended_pidfd) {
+  g_only_if_ended_fd = only_if_ended_pidfd;
   std::strncpy(g_bus_name, bus_name.c_str(), sizeof(g_bus_name) - 1);
   std::strncpy(g_store_name, StoreNameForBus(bus_name).c_str(), sizeof(g_store_name) - 1);
   struct sigaction action {};

@@ -22,7 +22,8 @@ int RayletPidOfSegment(const std::string& name);
 void RemoveStaleShm();
 
 // On SIGTERM/SIGINT/SIGHUP (mpirun aborting the job), unlinks the node's bus and object store
-// before dying, so only side segments, if any, are left for RemoveStaleShm.
-void UnlinkOnTerminationSignal(const std::string& bus_name);
+// before dying, so only side segments, if any, are left for RemoveStaleShm. With a pidfd, only
+// if that process has ended (a supervisor: only when its raylet is gone, else the raylet does).
+void UnlinkOnTerminationSignal(const std::string& bus_name, int only_if_ended_pidfd = -1);
 
 }  // namespace raympi

@@ -3,7 +3,6 @@
 #include <mpi.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -59,34 +58,6 @@ int OpenPidFd(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 
 bool Ended(int pid_fd) {
   pollfd p{pid_fd, POLLIN, 0};
   return pid_fd >= 0 && poll(&p, 1, 0) == 1;
-}
-
-// The raylet's pidfd and the node's segment names, for the termination-signal handler.
-int g_raylet_fd = -1;
-char g_bus_name[256];
-char g_store_name[256];
-
-// mpirun ending the job (SIGTERM...) after the raylet was killed: nobody else would unlink the
-// node's bus and store, so the supervisors do (poll and shm_unlink are async-signal-safe).
-void OnTerminationSignal(int signal) {
-  if (Ended(g_raylet_fd)) {
-    shm_unlink(g_bus_name);
-    shm_unlink(g_store_name);
-  }
-  struct sigaction action {};
-  action.sa_handler = SIG_DFL;
-  sigaction(signal, &action, nullptr);
-  raise(signal);
-}
-
-void UnlinkOnTerminationIfRayletEnded(int raylet_fd, const std::string& bus_name) {
-  g_raylet_fd = raylet_fd;
-  std::strncpy(g_bus_name, bus_name.c_str(), sizeof(g_bus_name) - 1);
-  std::strncpy(g_store_name, StoreNameForBus(bus_name).c_str(), sizeof(g_store_name) - 1);
-  struct sigaction action {};
-  action.sa_handler = OnTerminationSignal;
-  sigemptyset(&action.sa_mask);
-  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaction(signal, &action, nullptr);
 }
 
 // The raylet ended while this node's processes still ran (killed, or it left after losing the
@@ -223,7 +194,9 @@ int RunSupervisor(int argc, char** argv) {
   MPI_Comm_get_parent(&parent);
   // The raylet runs on this host (it spawned us); its pid is in the node's segment names.
   int raylet_fd = OpenPidFd(RayletPidOfSegment(b.bus_name));
-  UnlinkOnTerminationIfRayletEnded(raylet_fd, b.bus_name);
+  // mpirun ending the job after the raylet was killed: nobody else would unlink the node's bus
+  // and store.
+  UnlinkOnTerminationSignal(b.bus_name, raylet_fd);
   auto bus = ShmBus::Attach(b.bus_name);
   if (!bus.ok()) LeaveWithoutRaylet(b, child);  // the node is gone already
   int status = W_EXITCODE(127, 0);              // reported as a worker that could not start
