@@ -74,6 +74,7 @@ bool ObjectManager::Handles(const rpc::Envelope& envelope) {
     case rpc::Envelope::kPullRequest:
     case rpc::Envelope::kPullReply:
     case rpc::Envelope::kPullDone:
+    case rpc::Envelope::kMakeRoom:
       return true;
     default:
       return false;
@@ -97,6 +98,9 @@ void ObjectManager::Handle(rpc::Envelope& envelope) {
     case rpc::Envelope::kPullDone:
       OnPullDone(envelope);
       break;
+    case rpc::Envelope::kMakeRoom:
+      OnMakeRoom(envelope);
+      break;
     default:
       Reject("message of type " + std::to_string(envelope.body_case()) +
              " is not for the object manager");
@@ -104,6 +108,7 @@ void ObjectManager::Handle(rpc::Envelope& envelope) {
 }
 
 bool ObjectManager::Tick() {
+  if (spill_) spill_->SpillAboveThreshold();
   RetryWaitingForRoom();
   PollReads();
   StartReads();
@@ -131,6 +136,11 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   }
   if (store_->Contains(*id)) {
     Reply(waiter, m.object_id(), "");
+    return;
+  }
+  if (spill_ && spill_->IsSpilled(*id)) {  // a spilled copy here: no pull needed
+    Status restored = spill_->Restore(*id);
+    Reply(waiter, m.object_id(), restored.ok() ? "" : restored.message());
     return;
   }
   auto running = pull_of_id_.find(*id);
@@ -188,6 +198,11 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
 
 Status ObjectManager::TryCreate(Pull& pull) {
   StatusOr<MutableBuffer> buffer = store_->Create(pull.id, pull.size);
+  if (!buffer.ok() && buffer.status().code() == StatusCode::kUnavailable && spill_) {
+    Status room = spill_->MakeRoom(pull.size);
+    if (room.code() == StatusCode::kIoError) return room;  // the spill disk failed: give up
+    if (room.ok()) buffer = store_->Create(pull.id, pull.size);
+  }
   if (!buffer.ok()) return buffer.status();
   pull.dest = buffer->data;
   pull.created = true;
@@ -242,6 +257,7 @@ void ObjectManager::OnFreeObjects(const rpc::Envelope& envelope) {
       FinishIfDone(pull_id);
       continue;
     }
+    if (spill_) spill_->OnFreed(*id);
     Status st = store_->Delete(*id);
     // Freed objects are often not here (the owner frees every node it told of).
     if (!st.ok() && st.code() != StatusCode::kNotFound) {
@@ -277,8 +293,12 @@ void ObjectManager::OnPullRequest(const rpc::Envelope& envelope) {
     Reject("PullRequest from node " + std::to_string(from) + ": " + id.status().message());
     reply->set_error(id.status().message());
   } else {
-    StatusOr<ObjectView> view = store_->Get(*id);
-    if (!view.ok()) {
+    Status here = EnsureInStore(*id);
+    StatusOr<ObjectView> view = here.ok() ? store_->Get(*id) : StatusOr<ObjectView>(here);
+    if (!view.ok() && spill_ && spill_->IsSpilled(*id)) {
+      reply->set_error("object " + id->Hex() + " is spilled on node " + std::to_string(node_) +
+                       " and cannot be restored: " + view.status().message());
+    } else if (!view.ok()) {
       reply->set_error("object " + id->Hex() + " is not in node " + std::to_string(node_) +
                        "'s store (freed or lost)");
     } else {
@@ -297,6 +317,25 @@ void ObjectManager::OnPullDone(const rpc::Envelope& envelope) {
     Reject("PullDone for unknown pull " + std::to_string(pull_id) + " from node " +
            std::to_string(envelope.src().node()));
   }
+}
+
+void ObjectManager::OnMakeRoom(const rpc::Envelope& envelope) {
+  rpc::Envelope out = From();
+  *out.mutable_dst() = envelope.src();
+  out.set_request_id(envelope.request_id());
+  rpc::MakeRoomReply* reply = out.mutable_make_room_reply();
+  if (spill_) {
+    Status st = spill_->MakeRoom(envelope.make_room().bytes());
+    reply->set_room_made(st.ok());
+    if (st.code() != StatusCode::kUnavailable) reply->set_error(st.message());
+    if (!st.ok()) RAYMPI_LOG_INFO("node {} cannot make room: {}", node_, st.message());
+  }
+  send_(out);
+}
+
+Status ObjectManager::EnsureInStore(const ObjectId& id) {
+  if (store_->Contains(id) || !spill_ || !spill_->IsSpilled(id)) return Status::Ok();
+  return spill_->Restore(id);
 }
 
 // ---- the pulling side: read the bytes -------------------------------------------------------
