@@ -31,6 +31,7 @@
 #include "objects/object_manager.h"
 #include "objects/object_store.h"
 #include "objects/rma_window.h"
+#include "objects/spill_dir.h"
 #include "objects/spill_manager.h"
 #include "raylet_rank/node_manager.h"
 #include "raylet_rank/node_resources.h"
@@ -356,8 +357,10 @@ int RunRank(const Flags& flags, const std::string& program) {
     }
     store = std::move(made.value());
     // One spill directory per job and node, removed at the end (docs/objects.md, "Spilling").
+    const int stale = RemoveStaleSpillDirs(SpillBase(flags), resources->host);
+    if (stale > 0) RAYMPI_LOG_INFO("removed {} spill directories of ended jobs", stale);
     const std::string spill_dir =
-        SpillBase(flags) + "/raympi-spill-" + job_key + "-node" + std::to_string(layout.my_node);
+        SpillDirPath(SpillBase(flags), resources->host, getpid(), job_key, layout.my_node);
     auto storage = Hdf5SpillStorage::Create(spill_dir);
     if (!storage.ok()) {
       RAYMPI_LOG_ERROR(

@@ -74,7 +74,7 @@ BENCHMARKS = [
     # (SpillManager + Hdf5SpillStorage), same process, same directory, same sizes.
     Bench("hdf5.write_read", "baselines",
           lambda ctx: [ctx.build("bench/baseline/hdf5_bench")]
-          + (["--sizes-mib", "1,16", "--total-mib", "64", "--runs", "1"] if ctx.quick else []),
+          + (["--sizes-mib", "1", "--total-mib", "32", "--runs", "1"] if ctx.quick else []),
           needs=["bench/baseline/hdf5_bench"], timeout_s=300),
     # raympi.
     Bench("raympi.1node", "raympi",
@@ -91,6 +91,12 @@ BENCHMARKS = [
           + (["--small-calls", "2000", "--big-mib", "256", "--remote-mib", "1,64", "--runs", "2"]
              if ctx.quick else []),
           needs=["bin/raympi", "bench/objects/object_bench"], timeout_s=300),
+    # Spilling end to end: Put and GetView of 256 MiB through a 128 MiB store, spill files in
+    # the default spill directory ($TMPDIR or /tmp), where hdf5_bench writes too.
+    Bench("spill", "raympi",
+          lambda ctx: ["mpirun", "-n", "1", ctx.build("bin/raympi"), "--object-store-memory",
+                       "128MiB", "--object-store-prefault", ctx.build("bench/objects/spill_bench")],
+          needs=["bin/raympi", "bench/objects/spill_bench"], timeout_s=300, quick=False),
     Bench("actors", "raympi",
           lambda ctx: ["mpirun", "-n", "1", ctx.build("bin/raympi"),
                        ctx.build("bench/actors/actor_bench")]

@@ -129,6 +129,7 @@ StatusOr<std::unique_ptr<Hdf5SpillStorage>> Hdf5SpillStorage::Create(const std::
 }
 
 Hdf5SpillStorage::~Hdf5SpillStorage() {
+  CloseReader();
   std::error_code ec;
   fs::remove_all(dir_, ec);
 }
@@ -205,16 +206,37 @@ StatusOr<SpilledBatch> Hdf5SpillStorage::WriteBatch(const std::vector<SpillItem>
   return batch;
 }
 
+Status Hdf5SpillStorage::OpenForReading(const std::string& path) {
+  if (reader_file_ >= 0 && reader_path_ == path) return Status::Ok();
+  CloseReader();
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) return Status::IoError("reading " + path + " (open): " + Hdf5ErrorText());
+  const hid_t data = H5Dopen2(file, "objects", H5P_DEFAULT);
+  if (data < 0) {
+    Status st = Status::IoError("reading " + path + " (dataset): " + Hdf5ErrorText());
+    H5Fclose(file);
+    return st;
+  }
+  reader_path_ = path;
+  reader_file_ = file;
+  reader_data_ = data;
+  return Status::Ok();
+}
+
+void Hdf5SpillStorage::CloseReader() {
+  if (reader_data_ >= 0) H5Dclose(reader_data_);
+  if (reader_file_ >= 0) H5Fclose(reader_file_);
+  reader_data_ = reader_file_ = -1;
+  reader_path_.clear();
+}
+
 Status Hdf5SpillStorage::Read(const std::string& path, uint64_t offset, uint64_t size,
                               uint8_t* dest) {
   auto fail = [&](const std::string& step) {
     return Status::IoError("reading " + path + " (" + step + "): " + Hdf5ErrorText());
   };
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.ok()) return fail("open");
-  Handle data(H5Dopen2(file.get(), "objects", H5P_DEFAULT), H5Dclose);
-  if (!data.ok()) return fail("dataset");
-  Handle space(H5Dget_space(data.get()), H5Sclose);
+  RAYMPI_RETURN_IF_ERROR(OpenForReading(path));
+  Handle space(H5Dget_space(reader_data_), H5Sclose);
   hsize_t extent[1] = {0};
   if (!space.ok() || H5Sget_simple_extent_dims(space.get(), extent, nullptr) != 1) {
     return fail("dataspace");
@@ -228,13 +250,14 @@ Status Hdf5SpillStorage::Read(const std::string& path, uint64_t offset, uint64_t
   const hsize_t count[1] = {size};
   Handle memory(H5Screate_simple(1, count, nullptr), H5Sclose);
   if (!memory.ok() || !SelectRange(space.get(), offset, size) ||
-      H5Dread(data.get(), H5T_NATIVE_UINT8, memory.get(), space.get(), H5P_DEFAULT, dest) < 0) {
+      H5Dread(reader_data_, H5T_NATIVE_UINT8, memory.get(), space.get(), H5P_DEFAULT, dest) < 0) {
     return fail("read");
   }
   return Status::Ok();
 }
 
 Status Hdf5SpillStorage::Remove(const std::string& file) {
+  if (file == reader_path_) CloseReader();
   std::error_code ec;
   if (!fs::remove(file, ec)) {
     return Status::IoError("removing " + file + ": " + (ec ? ec.message() : "no such file"));

@@ -41,8 +41,15 @@ class Hdf5SpillStorage : public SpillStorage {
 
  private:
   explicit Hdf5SpillStorage(std::string dir) : dir_(std::move(dir)) {}
+  // The file last read stays open: restoring the objects of one batch opens it once.
+  Status OpenForReading(const std::string& file);
+  void CloseReader();
+
   std::string dir_;
   uint64_t next_file_ = 0;
+  std::string reader_path_;
+  int64_t reader_file_ = -1;  // hid_t of the open file and of its /objects dataset
+  int64_t reader_data_ = -1;
 };
 
 }  // namespace raympi

@@ -109,6 +109,7 @@ void ObjectManager::Handle(rpc::Envelope& envelope) {
 
 bool ObjectManager::Tick() {
   if (spill_) spill_->SpillAboveThreshold();
+  RetryWaitingRestores();
   RetryWaitingForRoom();
   PollReads();
   StartReads();
@@ -139,7 +140,18 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
     return;
   }
   if (spill_ && spill_->IsSpilled(*id)) {  // a spilled copy here: no pull needed
+    auto waiting = restores_waiting_.find(*id);
+    if (waiting != restores_waiting_.end()) {
+      waiting->second.waiters.push_back(waiter);
+      return;
+    }
     Status restored = spill_->Restore(*id);
+    if (restored.code() == StatusCode::kUnavailable) {  // no room now: wait for some
+      RAYMPI_LOG_INFO("object {}: waiting for room to restore it: {}", id->Hex(),
+                      restored.message());
+      restores_waiting_[*id] = WaitingRestore{{waiter}, now_() + config_.store_full_wait};
+      return;
+    }
     Reply(waiter, m.object_id(), restored.ok() ? "" : restored.message());
     return;
   }
@@ -331,6 +343,30 @@ void ObjectManager::OnMakeRoom(const rpc::Envelope& envelope) {
     if (!st.ok()) RAYMPI_LOG_INFO("node {} cannot make room: {}", node_, st.message());
   }
   send_(out);
+}
+
+void ObjectManager::RetryWaitingRestores() {
+  for (auto it = restores_waiting_.begin(); it != restores_waiting_.end();) {
+    const ObjectId& id = it->first;
+    Status st =
+        spill_->IsSpilled(id)
+            ? spill_->Restore(id)
+            : Status::NotFound("object " + id.Hex() + " was freed while it waited for room");
+    if (st.code() == StatusCode::kUnavailable && now_() < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    std::string error;
+    if (st.code() == StatusCode::kUnavailable) {
+      error = st.message() + " (node " + std::to_string(node_) + "'s store stayed full for " +
+              Seconds(config_.store_full_wait) + ")";
+    } else if (!st.ok()) {
+      error = st.message();
+    }
+    const std::string binary = id.Binary();
+    for (const Waiter& waiter : it->second.waiters) Reply(waiter, binary, error);
+    it = restores_waiting_.erase(it);
+  }
 }
 
 Status ObjectManager::EnsureInStore(const ObjectId& id) {

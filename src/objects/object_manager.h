@@ -141,6 +141,9 @@ class ObjectManager {
   void OnPullReply(const rpc::Envelope& envelope);
   void OnPullDone(const rpc::Envelope& envelope);
   void OnMakeRoom(const rpc::Envelope& envelope);
+  // Spilled objects whose restore found the store full of pinned objects: retried on every
+  // Tick until store_full_wait has passed, as a pull waits for room.
+  void RetryWaitingRestores();
   // Ok if the object is in the store now: it was there, or it was spilled and is restored.
   Status EnsureInStore(const ObjectId& id);
 
@@ -169,6 +172,11 @@ class ObjectManager {
 
   std::map<uint64_t, Pull> pulls_;                   // by pull id
   std::map<ObjectId, uint64_t, IdLess> pull_of_id_;  // one pull per object
+  struct WaitingRestore {
+    std::vector<Waiter> waiters;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::map<ObjectId, WaitingRestore, IdLess> restores_waiting_;
   std::deque<uint64_t> read_turns_;  // pulls with bytes not asked for yet, round-robin
   std::vector<InFlightRead> reads_;
   // Pulls that ended before their PullReply came: that reply is expected, not an error.

@@ -845,6 +845,13 @@ size_t ObjectStore::bytes_in_use() {
   return s->header()->bytes_in_use;
 }
 
+ObjectStore::ChangeStamp ObjectStore::change_stamp() {
+  Impl* s = impl_.get();
+  if (!s->Lock().ok()) return {};
+  Impl::Guard guard(s);
+  return {s->header()->access_clock, s->header()->bytes_in_use};
+}
+
 ObjectStore::Stats ObjectStore::stats(size_t top_k) {
   Impl* s = impl_.get();
   Stats out;

@@ -175,6 +175,14 @@ class ObjectStore {
   Stats stats(size_t top_k = 10);
   // Arena bytes held by objects: cheap (no table scan), for a check on every loop pass.
   size_t bytes_in_use();
+  // Changes whenever an object is sealed, pinned, released or freed (its LRU clock and its
+  // bytes in use): the same stamp means the same spill candidates. Cheap.
+  struct ChangeStamp {
+    uint64_t clock = 0;
+    uint64_t bytes = 0;
+    bool operator==(const ChangeStamp& o) const { return clock == o.clock && bytes == o.bytes; }
+  };
+  ChangeStamp change_stamp();
 
   // Sealed, unpinned objects, least recently used (Seal, Get or Release) first, until their
   // sizes add up to `bytes_needed`; fewer if there are not enough. The spill hook.

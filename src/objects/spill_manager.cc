@@ -48,17 +48,23 @@ uint64_t SpillManager::BatchBytes(uint64_t at_least) const {
 }
 
 Status SpillManager::MakeRoom(uint64_t bytes) {
+  if (stuck_ && store_->change_stamp() == stuck_at_) return stuck_status_;
+  stuck_ = false;
   for (;;) {
     ObjectStore::Stats now = store_->stats(0);
     if (now.largest_free_block >= bytes) return Status::Ok();
     // Free space may be fragmented: ask for the whole shortfall, at least a batch.
     const uint64_t free_bytes = now.capacity - std::min(now.capacity, now.bytes_in_use);
     const uint64_t shortfall = bytes > free_bytes ? bytes - free_bytes : bytes;
+    const ObjectStore::ChangeStamp stamp = store_->change_stamp();
     std::vector<ObjectId> candidates = store_->EvictionCandidates(BatchBytes(shortfall));
     if (candidates.empty()) {
-      return Status::Unavailable("nothing left to spill: " + Mib(now.pinned_bytes) + " of " +
-                                 Mib(now.bytes_in_use) +
-                                 " in use are pinned (views held by processes) or being written");
+      stuck_ = true;
+      stuck_at_ = stamp;
+      stuck_status_ = Status::Unavailable(
+          "nothing left to spill: " + Mib(now.pinned_bytes) + " of " + Mib(now.bytes_in_use) +
+          " in use are pinned (views held by processes) or being written");
+      return stuck_status_;
     }
     uint64_t freed = 0;
     RAYMPI_RETURN_IF_ERROR(Spill(candidates, &freed));

@@ -88,6 +88,11 @@ class SpillManager {
   std::map<std::string, uint64_t> live_in_file_;  // file -> live objects in it
   SpillStats stats_;
   uint64_t fruitless_at_ = 0;  // bytes in use when a threshold pass last found nothing to spill
+  // The store as it was when MakeRoom last found nothing to spill, and what it said: asked
+  // again before anything changed (a waiter retrying), it answers at once without a scan.
+  bool stuck_ = false;
+  ObjectStore::ChangeStamp stuck_at_;
+  Status stuck_status_;
 };
 
 }  // namespace raympi

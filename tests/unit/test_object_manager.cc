@@ -757,5 +757,50 @@ TEST_F(ObjectManagerTest, TickSpillsAboveTheThreshold) {
   EXPECT_FALSE(spill_[0]->IsSpilled(Id(2)));
 }
 
+TEST_F(ObjectManagerTest, ARestoreWaitsForRoomWhileEverythingIsPinned) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 6 * kMiB, 1);
+  ASSERT_TRUE(spill_[0]->MakeRoom(8 * kMiB).ok());
+  Put(0, Id(2), 6 * kMiB, 2);
+  {
+    auto pin = store_[0]->Get(Id(2));  // the only other object is pinned: no room to restore
+    ASSERT_TRUE(pin.ok());
+    Fetch(kProcessSlot, Id(1), 0, 6 * kMiB);
+    Fetch(kOtherProcessSlot, Id(1), 0, 6 * kMiB);
+    Pump();
+    EXPECT_TRUE(Fetched(kProcessSlot).empty());  // waiting, not failed
+    clock_ += std::chrono::seconds(3);
+    Pump();
+    EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  }
+  Pump();  // the pin is gone: object 2 is spilled, object 1 restored
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  ASSERT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 1));
+  EXPECT_TRUE(spill_[0]->IsSpilled(Id(2)));
+}
+
+TEST_F(ObjectManagerTest, ARestoreThatFindsNoRoomFailsAfterTheDeadline) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 6 * kMiB, 1);
+  ASSERT_TRUE(spill_[0]->MakeRoom(8 * kMiB).ok());
+  Put(0, Id(2), 6 * kMiB, 2);
+  auto pin = store_[0]->Get(Id(2));
+  ASSERT_TRUE(pin.ok());
+  Fetch(kProcessSlot, Id(1), 0, 6 * kMiB);
+  Pump();
+  clock_ += std::chrono::seconds(6);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "nothing left to spill"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "stayed full for 5 s"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_EQ(store_[0]->stats(0).num_unsealed, 0u);
+}
+
 }  // namespace
 }  // namespace raympi

@@ -1,14 +1,17 @@
 // SpillManager with a real store and the in-memory FakeSpillStorage: which objects are
 // spilled, fusion into one file, restore, frees deleting files, and failures.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "objects/fake_spill_storage.h"
 #include "objects/object_store.h"
+#include "objects/spill_dir.h"
 #include "objects/spill_manager.h"
 
 namespace raympi {
@@ -216,6 +219,29 @@ TEST_F(SpillManagerTest, TheDestructorRemovesEveryFile) {
   ASSERT_FALSE(storage_.files().empty());
   spill_.reset();
   EXPECT_TRUE(storage_.files().empty());
+}
+
+TEST(SpillDirTest, OnlyThisHostsDirectoriesOfEndedRayletsAreRemoved) {
+  namespace fs = std::filesystem;
+  const std::string base =
+      (fs::temp_directory_path() / ("raympi-test-spilldir-" + std::to_string(getpid()))).string();
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);  // its pid now names an ended raylet
+  const std::string live = SpillDirPath(base, "hostA", getpid(), "job", 0);
+  const std::string dead = SpillDirPath(base, "hostA", child, "job", 1);
+  const std::string elsewhere = SpillDirPath(base, "hostB", child, "job", 1);
+  const std::string unrelated = base + "/keep-me";
+  for (const std::string& d : {live, dead, elsewhere, unrelated}) fs::create_directories(d);
+  std::fclose(std::fopen((dead + "/spill-0.h5").c_str(), "w"));
+  EXPECT_EQ(RemoveStaleSpillDirs(base, "hostA"), 1);
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(elsewhere));
+  EXPECT_TRUE(fs::exists(unrelated));
+  EXPECT_EQ(RemoveStaleSpillDirs(base + "/missing", "hostA"), 0);
+  fs::remove_all(base);
 }
 
 }  // namespace
