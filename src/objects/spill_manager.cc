@@ -111,9 +111,9 @@ Status SpillManager::Spill(const std::vector<ObjectId>& ids, uint64_t* freed) {
     for (const SpillItem& item : items) bytes += item.size;
     StatusOr<SpilledBatch> batch = storage_->WriteBatch(items);
     if (!batch.ok()) {
-      return Status::IoError("cannot spill " + std::to_string(items.size()) + " objects (" +
-                             Mib(bytes) + ") to " + storage_->Describe() + ": " +
-                             batch.status().message() +
+      return Status::IoError("cannot spill " + std::to_string(items.size()) +
+                             (items.size() == 1 ? " object (" : " objects (") + Mib(bytes) +
+                             ") to " + storage_->Describe() + ": " + batch.status().message() +
                              " (free space there, or give another directory with --spill-dir)");
     }
     // Only now, with the batch written and flushed, are the objects spilled.
@@ -154,8 +154,10 @@ Status SpillManager::Restore(const ObjectId& id) {
   if (!buffer.ok() && buffer.status().code() == StatusCode::kUnavailable) {
     Status room = MakeRoom(where.size);
     if (!room.ok()) {
-      return Status::Unavailable("cannot restore spilled object " + id.Hex() + " (" +
-                                 Mib(where.size) + "): no room in the store: " + room.message());
+      // Unavailable: wait for frees. IoError (the spill disk failed): waiting will not help.
+      const std::string m = "cannot restore spilled object " + id.Hex() + " (" + Mib(where.size) +
+                            "): no room in the store: " + room.message();
+      return room.code() == StatusCode::kIoError ? Status::IoError(m) : Status::Unavailable(m);
     }
     buffer = store_->Create(id, where.size);
   }

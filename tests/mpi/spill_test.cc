@@ -3,7 +3,8 @@
 // (virtual) nodes. Puts four times the store's capacity, reads every object back byte-exact on
 // its own node and from another node (a pull of a spilled object restores it at the source),
 // does the same for objects made on another node, then frees everything and checks that the
-// spill files are gone. The driver's exit code is the number of failed checks.
+// spill files are gone. With a third argument "disk_full": a spill directory on a full file
+// system. The driver's exit code is the number of failed checks.
 #include <raympi/raympi.h>
 
 #include <chrono>
@@ -108,6 +109,31 @@ void SpillOnAnotherNode(const std::string& base, int node) {
   CHECK(WaitForNoSpillFiles(base));
 }
 
+// Run with a spill directory on a small file system (24 MiB): spilling fails with a clear
+// error naming the directory, the cause and the flag; once objects are freed, Put works again.
+void SpillDiskFull() {
+  std::vector<raympi::ObjectRef<std::vector<uint64_t>>> refs;
+  std::string error;
+  try {
+    for (int i = 0; i < kObjects; ++i) refs.push_back(raympi::Put(Make(i)));
+  } catch (const raympi::ObjectStoreFullError& e) {
+    error = e.what();
+  }
+  std::fprintf(stderr, "the error: %s\n", error.c_str());
+  CHECK(error.find("spilling failed") != std::string::npos);
+  CHECK(error.find("No space left on device") != std::string::npos);
+  CHECK(error.find("raympi-spill-") != std::string::npos);
+  CHECK(error.find("--spill-dir") != std::string::npos);
+  CHECK(refs.size() >= 4);  // the store (64 MiB) and the disk (24 MiB) were used first
+  // Nothing was lost. The disk is still full, so room in the store comes from frees: drop the
+  // newest objects, then the oldest (spilled) ones are restored without writing anything.
+  if (refs.size() > 2) refs.resize(2);
+  for (size_t i = 0; i < refs.size(); ++i) CHECK(Mismatches(*raympi::Get(refs[i]), i) == 0);
+  refs.clear();
+  auto again = raympi::Put(Make(99));  // the frees gave the room back
+  CHECK(Mismatches(*raympi::Get(again), 99) == 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -118,9 +144,13 @@ int main(int argc, char** argv) {
   }
   const std::string base = argv[1];
   const int nodes = std::atoi(argv[2]);
-  SpillOnOneNode(base, nodes);
-  if (nodes > 1) SpillOnAnotherNode(base, 1);
-  CHECK(raympi::LocalObjectStoreUsage().objects_on_disk == 0);
+  if (argc > 3 && std::string(argv[3]) == "disk_full") {
+    SpillDiskFull();
+  } else {
+    SpillOnOneNode(base, nodes);
+    if (nodes > 1) SpillOnAnotherNode(base, 1);
+    CHECK(raympi::LocalObjectStoreUsage().objects_on_disk == 0);
+  }
   std::fprintf(stderr, "spill_test: %d failure(s)\n", raympi_test::Failures());
   return raympi_test::Failures();
 }

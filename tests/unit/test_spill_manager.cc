@@ -190,6 +190,18 @@ TEST_F(SpillManagerTest, RestoreIntoAFullStoreSpillsOthers) {
   EXPECT_TRUE(spill_->IsSpilled(Id(10)));  // the coldest made room
 }
 
+TEST_F(SpillManagerTest, ARestoreThatNeedsAFailingSpillFailsAtOnce) {
+  for (uint32_t i = 0; i < 4; ++i) Put(i, 3 * kMiB, 'o');
+  ASSERT_TRUE(spill_->MakeRoom(16 * kMiB).ok());
+  for (uint32_t i = 10; i < 15; ++i) Put(i, 3 * kMiB, 'n');  // full of objects never spilled
+  storage_.FailWrites("No space left on device");
+  Status st = spill_->Restore(Id(0));
+  EXPECT_EQ(st.code(), StatusCode::kIoError);  // not Unavailable: waiting would not help
+  EXPECT_TRUE(Has(st.message(), "No space left on device")) << st.message();
+  EXPECT_TRUE(spill_->IsSpilled(Id(0)));
+  for (uint32_t i = 10; i < 15; ++i) EXPECT_TRUE(InStoreAs(i, 3 * kMiB, 'n'));
+}
+
 TEST_F(SpillManagerTest, ThresholdSpillsOnlyAboveIt) {
   SpillConfig config;
   config.threshold = 0.5;
