@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,9 +27,12 @@
 #include "common/shm_bus.h"
 #include "common/shm_janitor.h"
 #include "gcs_rank/gcs_server.h"
+#include "objects/hdf5_spill_storage.h"
 #include "objects/object_manager.h"
 #include "objects/object_store.h"
 #include "objects/rma_window.h"
+#include "objects/spill_dir.h"
+#include "objects/spill_manager.h"
 #include "raylet_rank/node_manager.h"
 #include "raylet_rank/node_resources.h"
 #include "raylet_rank/worker_launcher.h"
@@ -53,6 +57,8 @@ struct Flags {
   std::vector<std::string> command;         // program and its arguments
   uint64_t object_store_memory = 0;         // 0: a share of the node's memory
   bool object_store_prefault = false;
+  std::string spill_dir;         // where each node's spill directory goes; "" = $TMPDIR or /tmp
+  double spill_threshold = 0.8;  // share of the store in use at which spilling starts (Ray's)
 };
 
 // Ray's default: 30% of the node's memory for its object store.
@@ -73,6 +79,37 @@ int UsageError(const std::string& message) {
                  message.c_str());
   }
   return kExitUsage;
+}
+
+// Where the nodes' spill directories go: --spill-dir, else $TMPDIR, else /tmp.
+std::string SpillBase(const Flags& flags) {
+  if (!flags.spill_dir.empty()) return flags.spill_dir;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+}
+
+// The spill base must exist (it is created if not) and be writable, or the job cannot spill:
+// checked before any process starts. The error names the path and the flag.
+Status CheckSpillBase(const Flags& flags) {
+  const std::string base = SpillBase(flags);
+  const std::string which = flags.spill_dir.empty()
+                                ? "the default spill directory '" + base + "' ($TMPDIR or /tmp)"
+                                : "--spill-dir '" + base + "'";
+  std::error_code ec;
+  std::filesystem::create_directories(base, ec);
+  if (ec)
+    return Status::InvalidArgument(which + " cannot be created: " + ec.message() +
+                                   "; give a writable directory with --spill-dir DIR");
+  if (!std::filesystem::is_directory(base, ec)) {
+    return Status::InvalidArgument(which +
+                                   " is not a directory; give a writable directory "
+                                   "with --spill-dir DIR");
+  }
+  if (access(base.c_str(), W_OK | X_OK) != 0) {
+    return Status::InvalidArgument(which + " is not writable: " + std::strerror(errno) +
+                                   "; give a writable directory with --spill-dir DIR");
+  }
+  return Status::Ok();
 }
 
 // Resolves the program as execvp would; an error names the problem and the fix.
@@ -314,6 +351,8 @@ int RunRank(const Flags& flags, const std::string& program) {
   std::unique_ptr<ShmBus> bus;
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<MpiRmaWindow> window;
+  std::unique_ptr<Hdf5SpillStorage> spill_storage;
+  std::unique_ptr<SpillManager> spill;
   std::unique_ptr<ObjectManager> objects;
   MpiSpawnLauncher launcher;
   std::unique_ptr<WorkerPool> pool;
@@ -351,6 +390,23 @@ int RunRank(const Flags& flags, const std::string& program) {
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     store = std::move(made.value());
+    // One spill directory per job and node, removed at the end (docs/objects.md, "Spilling").
+    const int stale = RemoveStaleSpillDirs(SpillBase(flags), resources->host);
+    if (stale > 0) RAYMPI_LOG_INFO("removed {} spill directories of ended jobs", stale);
+    const std::string spill_dir =
+        SpillDirPath(SpillBase(flags), resources->host, getpid(), job_key, layout.my_node);
+    auto storage = Hdf5SpillStorage::Create(spill_dir);
+    if (!storage.ok()) {
+      RAYMPI_LOG_ERROR(
+          "node {} cannot spill objects: {}; give a writable directory with "
+          "--spill-dir DIR",
+          layout.my_node, storage.status().message());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    spill_storage = std::move(storage.value());
+    SpillConfig spill_config;
+    spill_config.threshold = flags.spill_threshold;
+    spill = std::make_unique<SpillManager>(store.get(), spill_storage.get(), spill_config);
 
     LaunchRequest base;
     std::error_code ec;
@@ -435,12 +491,20 @@ int RunRank(const Flags& flags, const std::string& program) {
         summary->set_objects_pulled(objects->stats().pulls_completed);
         summary->set_bytes_pulled(objects->stats().bytes_pulled);
       }
+      if (spill) {
+        const SpillCounters c = spill->stats().counters;
+        summary->set_objects_spilled(c.spilled_objects);
+        summary->set_bytes_spilled(c.spilled_bytes);
+        summary->set_objects_restored(c.restored_objects);
+        summary->set_bytes_restored(c.restored_bytes);
+      }
     };
     raylet = std::make_unique<NodeManager>(config, pool.get(),
                                            [&](const rpc::Envelope& e) { loop.Send(e); });
     RmaReader* reader = window ? static_cast<RmaReader*>(window.get()) : &no_remote_reader;
     objects = std::make_unique<ObjectManager>(layout.my_node, store.get(), reader,
                                               [&](const rpc::Envelope& e) { loop.Send(e); });
+    objects->SetSpillManager(spill.get());
     loop.SetRayletHandler([&](rpc::Envelope& e) {
       if (ObjectManager::Handles(e)) {
         objects->Handle(e);
@@ -504,6 +568,8 @@ int RunRank(const Flags& flags, const std::string& program) {
     }
     std::fflush(stderr);
     objects.reset();
+    spill.reset();
+    spill_storage.reset();  // removes the node's spill directory
     bus.reset();
     store.reset();
     if (is_raylet) RemoveShmWithPrefix(bus_prefix);
@@ -517,6 +583,8 @@ int RunRank(const Flags& flags, const std::string& program) {
   // The manager first, then the window (collective over the raylets: each gets here once its
   // loop is done; it waits for reads into the arena), then the store.
   objects.reset();
+  spill.reset();
+  spill_storage.reset();  // removes the node's spill directory
   if (window) {
     Status closed = window->Close();
     if (!closed.ok()) RAYMPI_LOG_WARN("closing the object window: {}", closed.ToString());
@@ -564,6 +632,12 @@ int main(int argc, char** argv) {
   app.add_flag("--object-store-prefault", flags.object_store_prefault,
                "reserve and touch every page of the object stores at start: slower start-up, "
                "full speed for the first transfers");
+  app.add_option("--spill-dir", flags.spill_dir,
+                 "where nodes spill objects when their store is full (HDF5 files, one "
+                 "directory per job and node, removed at the end; default: $TMPDIR or /tmp)");
+  app.add_option("--spill-threshold", flags.spill_threshold,
+                 "share of the object store in use at which spilling starts (default 0.8)")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_flag("--summary", flags.summary,
                "print a job summary at the end: tasks, busy CPU time and utilisation per node");
   app.add_option("--summary-json", flags.summary_json,
@@ -586,6 +660,8 @@ int main(int argc, char** argv) {
   std::map<std::string, double> check_resources;  // bad JSON is a usage error, before MPI starts
   Status resources_ok = CustomResources(flags, 0, &check_resources);
   if (!resources_ok.ok()) return UsageError(resources_ok.message());
+  Status spill_ok = CheckSpillBase(flags);
+  if (!spill_ok.ok()) return UsageError(spill_ok.message());
   auto program = ResolveProgram(flags.command[0]);
   if (!program.ok()) return UsageError(program.status().message());
   if (!CallsRaympiInit(*program)) {

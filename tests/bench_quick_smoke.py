@@ -28,7 +28,8 @@ for r in doc["rows"]:
             problems.append(f"{r['name']}: no number ({r['value']!r})")
 for name in ["raympi.1node.sync.us_per_task", "raympi.1node.async.tasks_per_s_median",
              "raympi.1node.array_16MiB.GBps", "raympi.scale.vnodes1.startup.first_result_ms",
-             "raympi.scale.vnodes2.shutdown_ms", "mpi.pingpong_8B.rtt"]:
+             "raympi.scale.vnodes2.shutdown_ms", "mpi.pingpong_8B.rtt",
+             "hdf5.write_1MiB", "spill.spill_1MiB", "spill.restore_1MiB"]:
     if name not in rows:
         problems.append(f"{name}: missing")
 peers = {"mpi4py", "dask"}

@@ -70,10 +70,12 @@ BENCHMARKS = [
           + (["--skip-1g", "--runs", "1"] if ctx.quick else []),
           needs=["bench/baseline/mpi_get_bench"], timeout_s=300,
           alias=("mpi.get.GBps", "mpi.get_win_create_64MiB", "GB/s")),
+    # Raw HDF5 write/read of N objects beside the raylet's spill/restore of the same objects
+    # (SpillManager + Hdf5SpillStorage), same process, same directory, same sizes.
     Bench("hdf5.write_read", "baselines",
-          lambda ctx: ["mpirun", "-n", "1", ctx.build("bench/baseline/hdf5_bench")],
-          needs=["bench/baseline/hdf5_bench"], timeout_s=120,
-          planned="raw HDF5 write/read baseline comes later (issue 7)"),
+          lambda ctx: [ctx.build("bench/baseline/hdf5_bench")]
+          + (["--sizes-mib", "1", "--total-mib", "32", "--runs", "1"] if ctx.quick else []),
+          needs=["bench/baseline/hdf5_bench"], timeout_s=300),
     # raympi.
     Bench("raympi.1node", "raympi",
           lambda ctx: task_bench(ctx, 1, "raympi.1node", "sync,async,clients,array"),
@@ -89,6 +91,12 @@ BENCHMARKS = [
           + (["--small-calls", "2000", "--big-mib", "256", "--remote-mib", "1,64", "--runs", "2"]
              if ctx.quick else []),
           needs=["bin/raympi", "bench/objects/object_bench"], timeout_s=300),
+    # Spilling end to end: Put and GetView of 256 MiB through a 128 MiB store, spill files in
+    # the default spill directory ($TMPDIR or /tmp), where hdf5_bench writes too.
+    Bench("spill", "raympi",
+          lambda ctx: ["mpirun", "-n", "1", ctx.build("bin/raympi"), "--object-store-memory",
+                       "128MiB", "--object-store-prefault", ctx.build("bench/objects/spill_bench")],
+          needs=["bin/raympi", "bench/objects/spill_bench"], timeout_s=300, quick=False),
     Bench("actors", "raympi",
           lambda ctx: ["mpirun", "-n", "1", ctx.build("bin/raympi"),
                        ctx.build("bench/actors/actor_bench")]

@@ -52,6 +52,11 @@ COMPARISONS = [
             lambda v, r: r >= 0.8),
     Compare(r"objects\.pull_(\d+MiB)$", "mpi.get_win_create_{0}", ">= 0.8x MPI_Get",
             lambda v, r: r >= 0.8),
+    # Spilling (issue 7): the raylet's spill and restore against raw HDF5, same sizes.
+    Compare(r"spill\.spill_(\d+MiB)", "hdf5.write_{0}"),
+    Compare(r"spill\.restore_(\d+MiB)", "hdf5.read_{0}"),
+    Compare(r"spill\.put_(\d+MiB)", "hdf5.write_{0}"),
+    Compare(r"spill\.get_(\d+MiB)", "hdf5.read_{0}"),
     Compare(r"objects\.put_small\.calls_per_s", (RAY_PUTS, "Ray published"), ">= 1x Ray",
             lambda v, r: r >= 1),
     Compare(r"objects\.get_small\.calls_per_s", (RAY_GETS, "Ray published"), ">= 1x Ray",

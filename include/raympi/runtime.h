@@ -63,6 +63,14 @@ struct ObjectStoreUsage {
   uint64_t pinned_bytes = 0;
   uint64_t num_objects = 0;
   uint64_t num_pinned = 0;
+  // Spilling (docs/objects.md): objects written to this node's spill files and read back, in
+  // total since the job started; and the spilled copies that are still live.
+  uint64_t spilled_objects = 0;
+  uint64_t spilled_bytes = 0;
+  uint64_t restored_objects = 0;
+  uint64_t restored_bytes = 0;
+  uint64_t objects_on_disk = 0;
+  uint64_t bytes_on_disk = 0;
   std::vector<Object> largest;  // largest first
   std::string summary;          // all of the above as text
 };

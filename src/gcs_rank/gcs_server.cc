@@ -191,6 +191,14 @@ std::string FormatJobSummary(const rpc::JobSummary& summary) {
                                 n.store_capacity() / 1048576.0),
                     fmt::format("{:.1f} ({})", n.bytes_pulled() / 1048576.0, n.objects_pulled()));
   }
+  // Spilling (docs/objects.md), like `ray memory`'s spill stats: only for nodes that spilled.
+  for (const rpc::NodeSummary& n : summary.nodes()) {
+    if (n.objects_spilled() == 0 && n.objects_restored() == 0) continue;
+    out +=
+        fmt::format("  node {} spilled {:.1f} MiB ({} objects) to disk, restored {:.1f} MiB ({})\n",
+                    n.node(), n.bytes_spilled() / 1048576.0, n.objects_spilled(),
+                    n.bytes_restored() / 1048576.0, n.objects_restored());
+  }
   return out;
 }
 

@@ -74,6 +74,7 @@ bool ObjectManager::Handles(const rpc::Envelope& envelope) {
     case rpc::Envelope::kPullRequest:
     case rpc::Envelope::kPullReply:
     case rpc::Envelope::kPullDone:
+    case rpc::Envelope::kMakeRoom:
       return true;
     default:
       return false;
@@ -97,6 +98,9 @@ void ObjectManager::Handle(rpc::Envelope& envelope) {
     case rpc::Envelope::kPullDone:
       OnPullDone(envelope);
       break;
+    case rpc::Envelope::kMakeRoom:
+      OnMakeRoom(envelope);
+      break;
     default:
       Reject("message of type " + std::to_string(envelope.body_case()) +
              " is not for the object manager");
@@ -104,6 +108,8 @@ void ObjectManager::Handle(rpc::Envelope& envelope) {
 }
 
 bool ObjectManager::Tick() {
+  if (spill_) spill_->SpillAboveThreshold();
+  RetryWaitingRestores();
   RetryWaitingForRoom();
   PollReads();
   StartReads();
@@ -131,6 +137,22 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   }
   if (store_->Contains(*id)) {
     Reply(waiter, m.object_id(), "");
+    return;
+  }
+  if (spill_ && spill_->IsSpilled(*id)) {  // a spilled copy here: no pull needed
+    auto waiting = restores_waiting_.find(*id);
+    if (waiting != restores_waiting_.end()) {
+      waiting->second.waiters.push_back(waiter);
+      return;
+    }
+    Status restored = spill_->Restore(*id);
+    if (restored.code() == StatusCode::kUnavailable) {  // no room now: wait for some
+      RAYMPI_LOG_INFO("object {}: waiting for room to restore it: {}", id->Hex(),
+                      restored.message());
+      restores_waiting_[*id] = WaitingRestore{{waiter}, now_() + config_.store_full_wait};
+      return;
+    }
+    Reply(waiter, m.object_id(), restored.ok() ? "" : restored.message());
     return;
   }
   auto running = pull_of_id_.find(*id);
@@ -188,6 +210,11 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
 
 Status ObjectManager::TryCreate(Pull& pull) {
   StatusOr<MutableBuffer> buffer = store_->Create(pull.id, pull.size);
+  if (!buffer.ok() && buffer.status().code() == StatusCode::kUnavailable && spill_) {
+    Status room = spill_->MakeRoom(pull.size);
+    if (room.code() == StatusCode::kIoError) return room;  // the spill disk failed: give up
+    if (room.ok()) buffer = store_->Create(pull.id, pull.size);
+  }
   if (!buffer.ok()) return buffer.status();
   pull.dest = buffer->data;
   pull.created = true;
@@ -242,6 +269,7 @@ void ObjectManager::OnFreeObjects(const rpc::Envelope& envelope) {
       FinishIfDone(pull_id);
       continue;
     }
+    if (spill_) spill_->OnFreed(*id);
     Status st = store_->Delete(*id);
     // Freed objects are often not here (the owner frees every node it told of).
     if (!st.ok() && st.code() != StatusCode::kNotFound) {
@@ -277,8 +305,12 @@ void ObjectManager::OnPullRequest(const rpc::Envelope& envelope) {
     Reject("PullRequest from node " + std::to_string(from) + ": " + id.status().message());
     reply->set_error(id.status().message());
   } else {
-    StatusOr<ObjectView> view = store_->Get(*id);
-    if (!view.ok()) {
+    Status here = EnsureInStore(*id);
+    StatusOr<ObjectView> view = here.ok() ? store_->Get(*id) : StatusOr<ObjectView>(here);
+    if (!view.ok() && spill_ && spill_->IsSpilled(*id)) {
+      reply->set_error("object " + id->Hex() + " is spilled on node " + std::to_string(node_) +
+                       " and cannot be restored: " + view.status().message());
+    } else if (!view.ok()) {
       reply->set_error("object " + id->Hex() + " is not in node " + std::to_string(node_) +
                        "'s store (freed or lost)");
     } else {
@@ -297,6 +329,49 @@ void ObjectManager::OnPullDone(const rpc::Envelope& envelope) {
     Reject("PullDone for unknown pull " + std::to_string(pull_id) + " from node " +
            std::to_string(envelope.src().node()));
   }
+}
+
+void ObjectManager::OnMakeRoom(const rpc::Envelope& envelope) {
+  rpc::Envelope out = From();
+  *out.mutable_dst() = envelope.src();
+  out.set_request_id(envelope.request_id());
+  rpc::MakeRoomReply* reply = out.mutable_make_room_reply();
+  if (spill_) {
+    Status st = spill_->MakeRoom(envelope.make_room().bytes());
+    reply->set_room_made(st.ok());
+    if (st.code() != StatusCode::kUnavailable) reply->set_error(st.message());
+    if (!st.ok()) RAYMPI_LOG_INFO("node {} cannot make room: {}", node_, st.message());
+  }
+  send_(out);
+}
+
+void ObjectManager::RetryWaitingRestores() {
+  for (auto it = restores_waiting_.begin(); it != restores_waiting_.end();) {
+    const ObjectId& id = it->first;
+    Status st =
+        spill_->IsSpilled(id)
+            ? spill_->Restore(id)
+            : Status::NotFound("object " + id.Hex() + " was freed while it waited for room");
+    if (st.code() == StatusCode::kUnavailable && now_() < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    std::string error;
+    if (st.code() == StatusCode::kUnavailable) {
+      error = st.message() + " (node " + std::to_string(node_) + "'s store stayed full for " +
+              Seconds(config_.store_full_wait) + ")";
+    } else if (!st.ok()) {
+      error = st.message();
+    }
+    const std::string binary = id.Binary();
+    for (const Waiter& waiter : it->second.waiters) Reply(waiter, binary, error);
+    it = restores_waiting_.erase(it);
+  }
+}
+
+Status ObjectManager::EnsureInStore(const ObjectId& id) {
+  if (store_->Contains(id) || !spill_ || !spill_->IsSpilled(id)) return Status::Ok();
+  return spill_->Restore(id);
 }
 
 // ---- the pulling side: read the bytes -------------------------------------------------------

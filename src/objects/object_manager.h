@@ -29,6 +29,7 @@
 #include "common/status.h"
 #include "objects/object_store.h"
 #include "objects/rma_window.h"
+#include "objects/spill_manager.h"
 #include "raympi.pb.h"
 
 namespace raympi {
@@ -70,13 +71,17 @@ class ObjectManager {
   // raylet); `now` defaults to steady_clock::now (tests pass a fake clock).
   ObjectManager(int node, ObjectStore* store, RmaReader* reader, Send send,
                 ObjectManagerConfig config = {}, Clock now = {});
+  // Spilling (optional, off without it): a full store spills instead of failing, spilled
+  // objects are restored for local processes and for other nodes' pulls, and freed objects'
+  // spilled copies are deleted. `spill` outlives the manager.
+  void SetSpillManager(SpillManager* spill) { spill_ = spill; }
   ~ObjectManager();
   ObjectManager(const ObjectManager&) = delete;
   ObjectManager& operator=(const ObjectManager&) = delete;
 
   // True for the message types Handle takes (the raylet routes these here).
   static bool Handles(const rpc::Envelope& envelope);
-  // FetchObject, FreeObjects, PullRequest, PullReply, PullDone. Bad input is logged and
+  // FetchObject, FreeObjects, PullRequest, PullReply, PullDone, MakeRoom. Bad input is logged and
   // counted (stats().messages_rejected), never trusted.
   void Handle(rpc::Envelope& envelope);
   // Completes reads, starts new ones, retries pulls waiting for room. True while bytes are
@@ -135,6 +140,12 @@ class ObjectManager {
   void OnPullRequest(const rpc::Envelope& envelope);
   void OnPullReply(const rpc::Envelope& envelope);
   void OnPullDone(const rpc::Envelope& envelope);
+  void OnMakeRoom(const rpc::Envelope& envelope);
+  // Spilled objects whose restore found the store full of pinned objects: retried on every
+  // Tick until store_full_wait has passed, as a pull waits for room.
+  void RetryWaitingRestores();
+  // Ok if the object is in the store now: it was there, or it was spilled and is restored.
+  Status EnsureInStore(const ObjectId& id);
 
   // Creates the local buffer and sends the PullRequest. Unavailable: no room yet (retry).
   Status TryCreate(Pull& pull);
@@ -157,9 +168,15 @@ class ObjectManager {
   Send send_;
   ObjectManagerConfig config_;
   Clock now_;
+  SpillManager* spill_ = nullptr;
 
   std::map<uint64_t, Pull> pulls_;                   // by pull id
   std::map<ObjectId, uint64_t, IdLess> pull_of_id_;  // one pull per object
+  struct WaitingRestore {
+    std::vector<Waiter> waiters;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::map<ObjectId, WaitingRestore, IdLess> restores_waiting_;
   std::deque<uint64_t> read_turns_;  // pulls with bytes not asked for yet, round-robin
   std::vector<InFlightRead> reads_;
   // Pulls that ended before their PullReply came: that reply is expected, not an error.

@@ -20,7 +20,7 @@ namespace raympi {
 namespace {
 
 constexpr uint64_t kMagic = 0x314a424f49504d52ULL;  // "RMPIOBJ1" in memory order
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;                    // 2: spill counters
 
 constexpr uint64_t kAlign = ObjectStore::kAlignment;
 constexpr uint64_t kPage = 4096;
@@ -137,6 +137,10 @@ struct SegmentHeader {
   uint64_t bin_bitmap = 0;  // bit k: bin k is not empty
   uint32_t spare_head = kNil;
   uint32_t bin_heads[kNumBins];
+
+  // Written by the raylet's spill manager only, read by anyone: statistics, not state, so
+  // relaxed atomics outside the lock are enough.
+  std::atomic<uint64_t> spill[6] = {};
 };
 
 uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
@@ -806,6 +810,25 @@ Status ObjectStore::Delete(const ObjectId& id) {
   });
 }
 
+Status ObjectStore::Evict(const ObjectId& id) {
+  return WithEntry<Status>(id, [&](Impl* s, uint64_t index) -> Status {
+    Entry& e = s->table()[index];
+    if (e.state != kSealed || e.delete_pending) {
+      return Status::NotFound(s->Prefix(id) + " is not a sealed, live object");
+    }
+    if (e.pin_count > 0) return Status::Unavailable(s->Prefix(id) + " is pinned");
+    s->FreeSlot(index);
+    return Status::Ok();
+  });
+}
+
+void ObjectStore::PublishSpillCounters(const SpillCounters& c) {
+  std::atomic<uint64_t>* out = impl_->header()->spill;
+  const uint64_t values[6] = {c.spilled_objects, c.spilled_bytes,   c.restored_objects,
+                              c.restored_bytes,  c.objects_on_disk, c.bytes_on_disk};
+  for (int i = 0; i < 6; ++i) out[i].store(values[i], std::memory_order_relaxed);
+}
+
 bool ObjectStore::Contains(const ObjectId& id) {
   Impl* s = impl_.get();
   const Key key = ToKey(id);
@@ -815,11 +838,32 @@ bool ObjectStore::Contains(const ObjectId& id) {
   return i >= 0 && s->table()[i].state == kSealed && !s->table()[i].delete_pending;
 }
 
+size_t ObjectStore::bytes_in_use() {
+  Impl* s = impl_.get();
+  if (!s->Lock().ok()) return 0;
+  Impl::Guard guard(s);
+  return s->header()->bytes_in_use;
+}
+
+ObjectStore::ChangeStamp ObjectStore::change_stamp() {
+  Impl* s = impl_.get();
+  if (!s->Lock().ok()) return {};
+  Impl::Guard guard(s);
+  return {s->header()->access_clock, s->header()->bytes_in_use};
+}
+
 ObjectStore::Stats ObjectStore::stats(size_t top_k) {
   Impl* s = impl_.get();
   Stats out;
   out.capacity = s->capacity;
   out.max_objects = s->max_objects;
+  const std::atomic<uint64_t>* spill = s->header()->spill;
+  out.spill.spilled_objects = spill[0].load(std::memory_order_relaxed);
+  out.spill.spilled_bytes = spill[1].load(std::memory_order_relaxed);
+  out.spill.restored_objects = spill[2].load(std::memory_order_relaxed);
+  out.spill.restored_bytes = spill[3].load(std::memory_order_relaxed);
+  out.spill.objects_on_disk = spill[4].load(std::memory_order_relaxed);
+  out.spill.bytes_on_disk = spill[5].load(std::memory_order_relaxed);
   if (!s->Lock().ok()) return out;
   Impl::Guard guard(s);
   const SegmentHeader* h = s->header();
@@ -922,6 +966,15 @@ std::string ObjectStore::Stats::ToString() const {
   std::snprintf(line, sizeof(line), "objects: %zu (%zu unsealed, %zu pinned), table for %zu\n",
                 num_objects, num_unsealed, num_pinned, max_objects);
   out += line;
+  if (spill.spilled_objects > 0 || spill.restored_objects > 0) {
+    std::snprintf(line, sizeof(line),
+                  "spilled: %s in %" PRIu64 " objects in total, %s in %" PRIu64
+                  " objects on disk now; restored: %s in %" PRIu64 " objects\n",
+                  FormatBytes(spill.spilled_bytes).c_str(), spill.spilled_objects,
+                  FormatBytes(spill.bytes_on_disk).c_str(), spill.objects_on_disk,
+                  FormatBytes(spill.restored_bytes).c_str(), spill.restored_objects);
+    out += line;
+  }
   if (!largest.empty()) out += "largest objects:\n";
   for (const ObjectInfo& o : largest) {
     std::snprintf(line, sizeof(line), "  %s  %10s  %-8s  pins %u%s  creator pid %d\n",

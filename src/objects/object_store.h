@@ -81,6 +81,17 @@ class ObjectView {
   uint64_t offset_ = 0;
 };
 
+// What the node's spill manager did (src/objects/spill_manager.h), published in the store's
+// header so every process of the node can report it (LocalObjectStoreUsage, like `ray memory`).
+struct SpillCounters {
+  uint64_t spilled_objects = 0;   // objects written to spill files, in total
+  uint64_t spilled_bytes = 0;     // their bytes
+  uint64_t restored_objects = 0;  // objects read back into the store, in total
+  uint64_t restored_bytes = 0;
+  uint64_t objects_on_disk = 0;  // spilled copies that are still live
+  uint64_t bytes_on_disk = 0;
+};
+
 class ObjectStore {
  public:
   static constexpr uint32_t kDefaultMaxObjects = 64 << 10;
@@ -106,6 +117,7 @@ class ObjectStore {
     size_t num_pinned = 0;
     size_t max_objects = 0;           // object table capacity
     std::vector<ObjectInfo> largest;  // the top-k objects by size, largest first
+    SpillCounters spill;              // as last published by the spill manager
     // A `ray memory`-like summary, several lines.
     std::string ToString() const;
   };
@@ -153,14 +165,31 @@ class ObjectStore {
   // Frees a SEALED object now if unpinned, else at its last Release (Get no longer finds it).
   Status Delete(const ObjectId& id);
 
+  // Frees a SEALED object only if nobody pins it: the spill manager's way to drop an object
+  // whose bytes are safe in a spill file. Unavailable if pinned (it stays), NotFound if absent.
+  Status Evict(const ObjectId& id);
+
   // True if Get would find the object (sealed and not deleted).
   bool Contains(const ObjectId& id);
 
   Stats stats(size_t top_k = 10);
+  // Arena bytes held by objects: cheap (no table scan), for a check on every loop pass.
+  size_t bytes_in_use();
+  // Changes whenever an object is sealed, pinned, released or freed (its LRU clock and its
+  // bytes in use): the same stamp means the same spill candidates. Cheap.
+  struct ChangeStamp {
+    uint64_t clock = 0;
+    uint64_t bytes = 0;
+    bool operator==(const ChangeStamp& o) const { return clock == o.clock && bytes == o.bytes; }
+  };
+  ChangeStamp change_stamp();
 
   // Sealed, unpinned objects, least recently used (Seal, Get or Release) first, until their
   // sizes add up to `bytes_needed`; fewer if there are not enough. The spill hook.
   std::vector<ObjectId> EvictionCandidates(size_t bytes_needed);
+
+  // The spill manager's counters (one writer: the raylet); stats() returns them.
+  void PublishSpillCounters(const SpillCounters& counters);
 
   // Aborts every CREATED object made by process `pid`: the raylet calls it when a worker dies
   // (a crashed writer leaves its unsealed objects behind). Returns how many it freed.

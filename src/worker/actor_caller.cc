@@ -48,6 +48,10 @@ std::string DescribeActor(const rpc::ActorInfo& info, const std::string& actor_i
 }  // namespace
 
 rpc::Envelope CoreWorker::CallGcs(rpc::Envelope request) {
+  return Call(std::move(request), MakeAddress(kGcsNode, 0));
+}
+
+rpc::Envelope CoreWorker::Call(rpc::Envelope request, const rpc::Address& dst) {
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) throw Error("raympi: the job is shutting down");
   uint64_t id = ++next_request_id_;
@@ -55,7 +59,7 @@ rpc::Envelope CoreWorker::CallGcs(rpc::Envelope request) {
   waiter.num = 1;
   gcs_calls_[id].waiter = &waiter;
   *request.mutable_src() = MakeAddress(config_.node, config_.slot);
-  *request.mutable_dst() = MakeAddress(kGcsNode, 0);
+  *request.mutable_dst() = dst;
   request.set_request_id(id);
   Outbox out{std::move(request)};
   lock.unlock();

@@ -236,6 +236,7 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       role_.Notify(task_seat_);
       break;
     case rpc::Envelope::kCreateActorReply:
+    case rpc::Envelope::kMakeRoomReply:
     case rpc::Envelope::kActorInfo: {
       if (envelope.has_actor_info()) OnActorInfo(envelope.actor_info(), out);
       auto call = gcs_calls_.find(envelope.request_id());

@@ -226,6 +226,8 @@ class CoreWorker : public internal::Runtime {
   // Actors, caller side (actor_caller.cc; all but CallGcs require mu_).
   // Sends a request to the GCS and blocks until its reply (same request id) arrives.
   rpc::Envelope CallGcs(rpc::Envelope request);
+  // The same to any process (our raylet: MakeRoom). Throws Error when the job stops.
+  rpc::Envelope Call(rpc::Envelope request, const rpc::Address& dst);
   void EnqueueActorTask(rpc::TaskSpec spec, Outbox& out);
   void SendActorTasks(const std::string& actor_id, Outbox& out);
   void OnActorInfo(const rpc::ActorInfo& info, Outbox& out);
@@ -261,6 +263,8 @@ class CoreWorker : public internal::Runtime {
   // Worker: makes the task's stored arguments local and pins them, in argument order.
   Status PinStoredArgs(const rpc::TaskSpec& spec, std::vector<internal::FetchedObject>* pinned,
                        std::vector<std::string>* ids);
+  // True if this node's store has the object now (not spilled, not freed). Takes no lock.
+  bool IsInLocalStore(const std::string& id) const;
   // The bytes of a ready object, kept alive by the result's holder.
   internal::FetchedObject Fetched(const std::string& id, const ObjectEntry& entry);
   // Frees (owner) or forgets (borrower) an object nobody here refers to any more.

@@ -17,6 +17,9 @@ namespace {
 
 rpc::Address OwnerOf(const ObjectId& id) { return MakeAddress(id.owner_node, id.owner_slot); }
 
+// Get pins an object after making it local; a spill in between sends it round again.
+constexpr int kMaxPinAttempts = 3;
+
 // A pinned view of a stored object handed to user code; the store outlives the view.
 struct PinnedObject {
   std::shared_ptr<ObjectStore> store;
@@ -129,6 +132,7 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
   }
   auto deadline = std::chrono::steady_clock::now() + config_.store_full_timeout;
   auto backoff = std::chrono::microseconds(500);
+  std::string spill_note;  // why the raylet could not spill, for the final error
   for (;;) {
     auto buffer = store_->Create(*parsed, size);
     if (buffer.ok()) {
@@ -149,11 +153,29 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
           std::to_string(size) + " bytes after waiting " +
           std::to_string(config_.store_full_timeout.count()) + " ms (" +
           std::to_string(stats.bytes_in_use) + " of " + std::to_string(stats.capacity) +
-          " bytes in use by " + std::to_string(stats.num_objects) +
-          " objects); drop ObjectRefs you no longer need, or start the job with a larger "
+          " bytes in use by " + std::to_string(stats.num_objects) + " objects" + spill_note +
+          "); drop ObjectRefs and views you no longer need, or start the job with a larger "
           "--object-store-memory");
     }
-    // Room appears when an owner frees objects; nothing signals it, so poll with a backoff.
+    // The raylet spills cold objects to make room (docs/objects.md, "Spilling").
+    rpc::Envelope request;
+    request.mutable_make_room()->set_bytes(size);
+    rpc::Envelope reply;
+    try {
+      reply = Call(std::move(request), MakeAddress(config_.node, kRayletSlot));
+    } catch (const Error& e) {
+      return Status::Unavailable(e.what());
+    }
+    const rpc::MakeRoomReply& room = reply.make_room_reply();
+    if (room.room_made()) continue;
+    if (!room.error().empty()) {
+      return Status::Unavailable("node " + std::to_string(config_.node) +
+                                 "'s object store has no room for " + std::to_string(size) +
+                                 " bytes and spilling failed: " + room.error());
+    }
+    spill_note = "; nothing can be spilled: every object is pinned or being written";
+    // Room appears when an owner frees objects or views are dropped; nothing signals it, so
+    // poll with a backoff.
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::microseconds(50000));
   }
@@ -192,21 +214,30 @@ std::vector<internal::FetchedObject> CoreWorker::Get(const std::vector<std::stri
                          std::to_string(timeout_ms) + " ms");
     }
   }
-  Status local = MakeLocal(ids, lock, deadline, timeout_ms >= 0);
-  if (!local.ok()) {
-    if (local.code() == StatusCode::kTimedOut)
-      throw TimeoutError("raympi::Get: " + local.message());
-    if (stopping_) throw Error("raympi::Get: the job is shutting down");
-    throw ObjectLostError("raympi::Get: " + local.message());
-  }
-  for (const std::string& id : ids) {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) {
-      throw ObjectLostError("raympi::Get: object " + DescribeObjectId(id) + " was freed meanwhile");
+  // The raylet may spill an object again between its restore and our pin: then fetch again.
+  for (int attempt = 1;; ++attempt) {
+    Status local = MakeLocal(ids, lock, deadline, timeout_ms >= 0);
+    if (!local.ok()) {
+      if (local.code() == StatusCode::kTimedOut)
+        throw TimeoutError("raympi::Get: " + local.message());
+      if (stopping_) throw Error("raympi::Get: the job is shutting down");
+      throw ObjectLostError("raympi::Get: " + local.message());
     }
-    result.push_back(Fetched(id, it->second));
+    result.clear();
+    try {
+      for (const std::string& id : ids) {
+        auto it = objects_.find(id);
+        if (it == objects_.end()) {
+          throw ObjectLostError("raympi::Get: object " + DescribeObjectId(id) +
+                                " was freed meanwhile");
+        }
+        result.push_back(Fetched(id, it->second));
+      }
+      return result;
+    } catch (const ObjectLostError&) {
+      if (attempt >= kMaxPinAttempts) throw;
+    }
   }
-  return result;
 }
 
 Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
@@ -219,7 +250,9 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     auto it = objects_.find(id);
     if (it == objects_.end() || !it->second.ready) continue;
     ObjectEntry& entry = it->second;
-    if (!entry.value.in_store() || entry.value.is_error() || entry.local) continue;
+    if (!entry.value.in_store() || entry.value.is_error()) continue;
+    // A local object may have been spilled: the raylet restores it on FetchObject.
+    if (entry.local && (entry.value.size() == 0 || IsInLocalStore(id))) continue;
     if (std::find(fetched.begin(), fetched.end(), id) != fetched.end()) continue;
     fetched.push_back(id);
     entry.fetch_error.clear();
@@ -248,7 +281,7 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     ObjectEntry& entry = it->second;
     auto& w = entry.fetch_waiters;
     w.erase(std::remove(w.begin(), w.end(), &waiter), w.end());
-    if (entry.local || !status.ok()) continue;
+    if ((entry.local && entry.fetch_error.empty()) || !status.ok()) continue;
     if (!entry.fetch_error.empty()) {
       status = Status::NotFound(entry.fetch_error);
     } else if (stopping_) {
@@ -269,6 +302,7 @@ void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {
   entry.fetching = false;
   if (fetched.error().empty()) {
     entry.local = true;
+    entry.fetch_error.clear();
   } else {
     entry.fetch_error = fetched.error();
   }
@@ -276,6 +310,11 @@ void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {
     if (++w->ready == w->num) role_.Notify(*w);
   }
   entry.fetch_waiters.clear();
+}
+
+bool CoreWorker::IsInLocalStore(const std::string& id) const {
+  auto parsed = ObjectId::FromBinary(id);
+  return parsed.ok() && store_->Contains(*parsed);
 }
 
 internal::FetchedObject CoreWorker::Fetched(const std::string& id, const ObjectEntry& entry) {
@@ -367,7 +406,7 @@ void CoreWorker::MaybeRelease(const std::string& id, Outbox& out) {
           if (!st.ok() && st.code() != StatusCode::kNotFound) {
             RAYMPI_LOG_WARN("freeing object {}: {}", parsed->Hex(), st.ToString());
           }
-          continue;
+          // Freed here at once; our raylet also deletes a spilled copy, if it made one.
         }
         rpc::Envelope free = NewEnvelope(node, kRayletSlot);
         free.mutable_free_objects()->add_object_ids(id);
@@ -434,13 +473,16 @@ Status CoreWorker::PinStoredArgs(const rpc::TaskSpec& spec,
     entry.value.set_size(arg.size());
     entry.local = arg.node() == config_.node;
   }
-  RAYMPI_RETURN_IF_ERROR(MakeLocal(*ids, lock, {}, false));
-  try {
-    for (const std::string& id : *ids) pinned->push_back(Fetched(id, objects_.at(id)));
-  } catch (const std::exception& e) {
-    return Status::NotFound(e.what());
+  for (int attempt = 1;; ++attempt) {
+    RAYMPI_RETURN_IF_ERROR(MakeLocal(*ids, lock, {}, false));
+    try {
+      pinned->clear();
+      for (const std::string& id : *ids) pinned->push_back(Fetched(id, objects_.at(id)));
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      if (attempt >= kMaxPinAttempts) return Status::NotFound(e.what());
+    }
   }
-  return Status::Ok();
 }
 
 ObjectStoreUsage CoreWorker::LocalStoreUsage() {
@@ -452,6 +494,12 @@ ObjectStoreUsage CoreWorker::LocalStoreUsage() {
   usage.pinned_bytes = stats.pinned_bytes;
   usage.num_objects = stats.num_objects;
   usage.num_pinned = stats.num_pinned;
+  usage.spilled_objects = stats.spill.spilled_objects;
+  usage.spilled_bytes = stats.spill.spilled_bytes;
+  usage.restored_objects = stats.spill.restored_objects;
+  usage.restored_bytes = stats.spill.restored_bytes;
+  usage.objects_on_disk = stats.spill.objects_on_disk;
+  usage.bytes_on_disk = stats.spill.bytes_on_disk;
   for (const ObjectStore::ObjectInfo& o : stats.largest) {
     usage.largest.push_back({o.id.Hex(), o.size, o.pin_count});
   }

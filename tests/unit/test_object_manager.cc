@@ -17,7 +17,9 @@
 #include "common/frame.h"
 #include "common/shm_segment.h"
 #include "objects/fake_rma_reader.h"
+#include "objects/fake_spill_storage.h"
 #include "objects/object_manager.h"
+#include "objects/spill_manager.h"
 
 namespace raympi {
 namespace {
@@ -66,6 +68,7 @@ class ObjectManagerTest : public ::testing::Test {
 
   void TearDown() override {
     for (auto& m : om_) m.reset();
+    for (auto& m : spill_) m.reset();
     for (auto& s : store_) s.reset();
     const std::vector<std::string> left = ListShm(prefix_);
     EXPECT_TRUE(left.empty()) << "leftover segment " << left[0];
@@ -95,6 +98,30 @@ class ObjectManagerTest : public ::testing::Test {
           n, store_[n].get(), &reader_[n], [this](const rpc::Envelope& e) { queue_.push_back(e); },
           config, [this] { return clock_; });
     }
+  }
+
+  // Both nodes spill into fake storage (after Build).
+  void EnableSpill(SpillConfig config = {}) {
+    for (int n = 0; n < 2; ++n) {
+      spill_[n] = std::make_unique<SpillManager>(store_[n].get(), &spill_storage_[n], config);
+      om_[n]->SetSpillManager(spill_[n].get());
+    }
+  }
+
+  // A process of node 0 asks its raylet for room; returns the reply.
+  rpc::MakeRoomReply MakeRoom(uint64_t bytes) {
+    rpc::Envelope e;
+    *e.mutable_src() = MakeAddress(0, kProcessSlot);
+    *e.mutable_dst() = MakeAddress(0, kRayletSlot);
+    e.set_request_id(42);
+    e.mutable_make_room()->set_bytes(bytes);
+    om_[0]->Handle(e);
+    DeliverAll();
+    for (auto it = to_processes_.rbegin(); it != to_processes_.rend(); ++it) {
+      if (it->has_make_room_reply() && it->request_id() == 42) return it->make_room_reply();
+    }
+    ADD_FAILURE() << "no MakeRoomReply";
+    return {};
   }
 
   void Put(int node, const ObjectId& id, size_t size, uint32_t seed) {
@@ -193,6 +220,8 @@ class ObjectManagerTest : public ::testing::Test {
   std::string prefix_;
   std::unique_ptr<ObjectStore> store_[2];
   FakeRmaReader reader_[2];
+  FakeSpillStorage spill_storage_[2];
+  std::unique_ptr<SpillManager> spill_[2];
   std::unique_ptr<ObjectManager> om_[2];
   std::deque<rpc::Envelope> queue_;
   std::vector<rpc::Envelope> to_processes_;
@@ -627,6 +656,150 @@ TEST_F(ObjectManagerTest, DuplicatePullRequestKeepsOnePin) {
   EXPECT_EQ(Fetched(kProcessSlot).at(0).error(), "");
   EXPECT_EQ(om_[1]->stats().messages_rejected, 1u);
   ExpectNothingHeld();  // the single PullDone released the single pin
+}
+
+// ---- spilling (SpillManager attached, fake spill files) ------------------------------------
+
+TEST_F(ObjectManagerTest, MakeRoomSpillsAndAFetchRestoresByteExact) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 4 * kMiB, 1);
+  Put(0, Id(2), 4 * kMiB, 2);
+  rpc::MakeRoomReply reply = MakeRoom(4 * kMiB);
+  EXPECT_TRUE(reply.room_made());
+  EXPECT_EQ(reply.error(), "");
+  EXPECT_FALSE(store_[0]->Contains(Id(1)));  // the colder one went
+  EXPECT_TRUE(spill_[0]->IsSpilled(Id(1)));
+  // A process of the node fetches it: restored in place, no pull.
+  Fetch(kProcessSlot, Id(1), 0, 4 * kMiB);
+  DeliverAll();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+  ASSERT_TRUE(store_[0]->Contains(Id(1)));
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 4 * kMiB, 1));
+  EXPECT_EQ(spill_[0]->stats().counters.restored_objects, 1u);
+}
+
+TEST_F(ObjectManagerTest, APullOfASpilledObjectRestoresItAtTheSource) {
+  Build(8 * kMiB, 8 * kMiB);
+  EnableSpill();
+  Put(1, Id(1), 6 * kMiB, 7);
+  ASSERT_TRUE(spill_[1]->MakeRoom(8 * kMiB).ok());
+  ASSERT_FALSE(store_[1]->Contains(Id(1)));
+  Fetch(kProcessSlot, Id(1), 1, 6 * kMiB);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 7));
+  EXPECT_EQ(spill_[1]->stats().counters.restored_objects, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, APullIntoAFullStoreSpillsToMakeRoom) {
+  Build(8 * kMiB, 8 * kMiB);
+  EnableSpill();
+  Put(0, Id(50), 8 * kMiB, 1);  // node 0 is full of an unpinned object
+  Put(1, Id(1), 2 * kMiB, 2);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(spill_[0]->IsSpilled(Id(50)));
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 2));
+}
+
+TEST_F(ObjectManagerTest, MakeRoomWithEverythingPinnedSaysWaitAndADiskErrorSaysWhy) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 6 * kMiB, 1);
+  {
+    auto pin = store_[0]->Get(Id(1));
+    ASSERT_TRUE(pin.ok());
+    rpc::MakeRoomReply reply = MakeRoom(4 * kMiB);
+    EXPECT_FALSE(reply.room_made());
+    EXPECT_EQ(reply.error(), "");  // nothing to spill now: the process waits for frees
+  }
+  spill_storage_[0].FailWrites("No space left on device");
+  rpc::MakeRoomReply reply = MakeRoom(4 * kMiB);
+  EXPECT_FALSE(reply.room_made());
+  EXPECT_TRUE(Has(reply.error(), "No space left on device")) << reply.error();
+  EXPECT_TRUE(store_[0]->Contains(Id(1)));  // nothing lost
+}
+
+TEST_F(ObjectManagerTest, FreeObjectsDeletesTheSpilledCopyAndItsFile) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 4 * kMiB, 1);
+  ASSERT_TRUE(spill_[0]->MakeRoom(8 * kMiB).ok());
+  ASSERT_EQ(spill_storage_[0].files().size(), 1u);
+  Free(0, {Id(1).Binary()});
+  EXPECT_TRUE(spill_storage_[0].files().empty());
+  EXPECT_FALSE(spill_[0]->IsSpilled(Id(1)));
+  Fetch(kProcessSlot, Id(1), 0, 4 * kMiB);
+  DeliverAll();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "freed or lost"));
+}
+
+TEST_F(ObjectManagerTest, TickSpillsAboveTheThreshold) {
+  Build(8 * kMiB);
+  SpillConfig config;
+  config.threshold = 0.5;
+  config.min_batch_bytes = kMiB;
+  EnableSpill(config);
+  Put(0, Id(1), 3 * kMiB, 1);
+  om_[0]->Tick();
+  EXPECT_EQ(spill_[0]->stats().counters.spilled_objects, 0u);
+  Put(0, Id(2), 3 * kMiB, 2);  // 6 of 8 MiB: above half
+  om_[0]->Tick();
+  EXPECT_TRUE(spill_[0]->IsSpilled(Id(1)));
+  EXPECT_FALSE(spill_[0]->IsSpilled(Id(2)));
+}
+
+TEST_F(ObjectManagerTest, ARestoreWaitsForRoomWhileEverythingIsPinned) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 6 * kMiB, 1);
+  ASSERT_TRUE(spill_[0]->MakeRoom(8 * kMiB).ok());
+  Put(0, Id(2), 6 * kMiB, 2);
+  {
+    auto pin = store_[0]->Get(Id(2));  // the only other object is pinned: no room to restore
+    ASSERT_TRUE(pin.ok());
+    Fetch(kProcessSlot, Id(1), 0, 6 * kMiB);
+    Fetch(kOtherProcessSlot, Id(1), 0, 6 * kMiB);
+    Pump();
+    EXPECT_TRUE(Fetched(kProcessSlot).empty());  // waiting, not failed
+    clock_ += std::chrono::seconds(3);
+    Pump();
+    EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  }
+  Pump();  // the pin is gone: object 2 is spilled, object 1 restored
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  ASSERT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 1));
+  EXPECT_TRUE(spill_[0]->IsSpilled(Id(2)));
+}
+
+TEST_F(ObjectManagerTest, ARestoreThatFindsNoRoomFailsAfterTheDeadline) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 6 * kMiB, 1);
+  ASSERT_TRUE(spill_[0]->MakeRoom(8 * kMiB).ok());
+  Put(0, Id(2), 6 * kMiB, 2);
+  auto pin = store_[0]->Get(Id(2));
+  ASSERT_TRUE(pin.ok());
+  Fetch(kProcessSlot, Id(1), 0, 6 * kMiB);
+  Pump();
+  clock_ += std::chrono::seconds(6);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "nothing left to spill"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "stayed full for 5 s"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_EQ(store_[0]->stats(0).num_unsealed, 0u);
 }
 
 }  // namespace
