@@ -221,7 +221,8 @@ void PlacementGroupManager::OnRemove(const rpc::Envelope& envelope) {
     RAYMPI_LOG_INFO("{}", cause);
     Answer(group);
     removed_.push_back(id);
-    if (deps_.spread_view) deps_.spread_view();
+    // No view is spread here: the raylets drop the group's resources themselves, and others
+    // see it with the next periodic view (a view is large with many groups).
     retry_pending_ = true;
   }
   Reply(envelope.src(), envelope.request_id(), group.info);
@@ -348,7 +349,8 @@ void PlacementGroupManager::FinishCommit(Group& group) {
   RAYMPI_LOG_INFO("{} is created", Describe(group));
   // Raylets get the bundles' resources before the creator hears the group is ready, so its
   // first task finds them wherever its request goes (messages from the GCS keep their order).
-  if (deps_.spread_view) deps_.spread_view();
+  // Alone, the raylet knows its own bundles.
+  if (deps_.spread_view && deps_.nodes->size() > 1) deps_.spread_view();
   Answer(group);
   retry_pending_ = true;
   SchedulePending();

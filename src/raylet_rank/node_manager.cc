@@ -581,7 +581,10 @@ void NodeManager::Tick() {
   *report.mutable_dst() = MakeAddress(kGcsNode, 0);
   report.mutable_resource_report()->set_node(config_.node);
   *report.mutable_resource_report()->mutable_available() = available_;
-  *report.mutable_resource_report()->mutable_total() = total_;  // bundles change it
+  if (total_changed_) {  // only bundles change it; the map is large with many of them
+    *report.mutable_resource_report()->mutable_total() = total_;
+    total_changed_ = false;
+  }
   send_(report);
 }
 

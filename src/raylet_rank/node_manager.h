@@ -116,6 +116,7 @@ class NodeManager {
   uint64_t next_lease_id_ = 0;
   size_t spread_next_ = 0;  // SPREAD: where the round-robin goes on
   bool report_due_ = false;
+  bool total_changed_ = false;  // bundles were committed or returned: report the total too
   std::chrono::steady_clock::time_point last_report_{};
   // The end of the job: waiting (up to a deadline) for the workers' statistics.
   bool shutting_down_ = false;

@@ -43,6 +43,7 @@ void NodeManager::OnCommitBundles(const rpc::Envelope& envelope) {
   Status st = bundles_.Commit(id, &total_, &available_);
   if (!st.ok()) reply.set_error(st.message());
   report_due_ = true;
+  total_changed_ = true;
   ReplyBundles(envelope, std::move(reply));
   GrantQueued();
 }
@@ -73,6 +74,7 @@ void NodeManager::OnReturnBundles(const rpc::ReturnBundles& ret) {
     }
   }
   report_due_ = true;
+  total_changed_ = true;
   GrantQueued();
 }
 
