@@ -94,6 +94,13 @@ BENCHMARKS = [
                        ctx.build("bench/actors/actor_bench")]
           + (["--calls", "2000"] if ctx.quick else []),
           needs=["bin/raympi", "bench/actors/actor_bench"], timeout_s=300),
+    # Placement groups: batches of 100 one-bundle groups created, waited for and removed
+    # (Ray's `placement group create/removal`), and one group at a time.
+    Bench("pg", "raympi",
+          lambda ctx: ["mpirun", "-n", "1", ctx.build("bin/raympi"), "--resources",
+                       '{"custom": 100}', ctx.build("bench/pg/pg_bench")]
+          + (["--runs", "3", "--serial", "50"] if ctx.quick else []),
+          needs=["bin/raympi", "bench/pg/pg_bench"], timeout_s=300),
     # Peers, from Debian packages (bench/install-peers.sh).
     Bench("mpi4py", "peers",
           lambda ctx: ["mpirun", "-n", "1", PYTHON, ctx.repo("bench/peers/mpi4py_bench.py")]
