@@ -108,6 +108,13 @@ BENCHMARKS = [
           lambda ctx: ["mpirun", "-n", "3", ctx.build("bench/gcs/gcs_bench")]
           + (["--reports", "5000", "--runs", "2"] if ctx.quick else []),
           needs=["bench/gcs/gcs_bench"], timeout_s=120),
+    # Placement groups: batches of 100 one-bundle groups created, waited for and removed
+    # (Ray's `placement group create/removal`), and one group at a time.
+    Bench("pg", "raympi",
+          lambda ctx: ["mpirun", "-n", "1", ctx.build("bin/raympi"), "--resources",
+                       '{"custom": 100}', ctx.build("bench/pg/pg_bench")]
+          + (["--runs", "3", "--serial", "50"] if ctx.quick else []),
+          needs=["bin/raympi", "bench/pg/pg_bench"], timeout_s=300),
     # Peers, from Debian packages (bench/install-peers.sh).
     Bench("mpi4py", "peers",
           lambda ctx: ["mpirun", "-n", "1", PYTHON, ctx.repo("bench/peers/mpi4py_bench.py")]

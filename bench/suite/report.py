@@ -14,6 +14,7 @@ RAY_PUT_GBPS = 20  # single_client_put_gigabytes, GB/s
 RAY_ACTOR_SYNC = 2000  # 1_1_actor_calls_sync, calls/s
 RAY_ACTOR_ASYNC = 8000  # 1_1_actor_calls_async, calls/s
 RAY_ACTOR_N_N = 27000  # n_n_actor_calls_async, calls/s
+RAY_PG = 838  # placement_group_create/removal (release_logs/2.22.0/microbenchmark.json), /s
 
 
 @dataclass
@@ -70,6 +71,10 @@ COMPARISONS = [
             ">= 10x Ray", lambda v, r: r >= 10),
     Compare(r"actors\.n_n\.async\.calls_per_s", (RAY_ACTOR_N_N, "Ray published"), ">= 10x Ray",
             lambda v, r: r >= 10),
+    Compare(r"pg\.create_removal\.groups_per_s", (RAY_PG, "Ray published"), ">= 1x Ray",
+            lambda v, r: r >= 1),
+    # One group at a time is two round trips to the GCS plus its two-phase commit.
+    Compare(r"pg\.sync_\w+\.us_per_group", "mpi.pingpong_8B.rtt"),
 ]
 
 

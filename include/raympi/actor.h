@@ -138,6 +138,14 @@ class ActorCreator {
     for (const auto& [name, amount] : resources) options_.resources[name] = amount;
     return *this;
   }
+  /// Places the actor in bundle `bundle_index` of `group` (-1: any bundle), bound to the
+  /// bundle's PUs. Remote() waits until the group is placed.
+  ActorCreator& SetPlacementGroup(const PlacementGroup& group, int bundle_index = -1) {
+    internal::CheckBundleChoice("raympi::Actor", group, bundle_index);
+    options_.placement_group_id = group.BinaryId();
+    options_.bundle_index = bundle_index;
+    return *this;
+  }
   ActorCreator& SetSchedulingStrategy(const SchedulingStrategy& strategy) {
     options_.strategy = strategy;
     return *this;

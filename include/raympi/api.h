@@ -13,6 +13,7 @@
 #include "raympi/errors.h"
 #include "raympi/function_registry.h"
 #include "raympi/object_ref.h"
+#include "raympi/placement_group.h"
 #include "raympi/runtime.h"
 #include "raympi/serialization.h"
 
@@ -117,6 +118,15 @@ class TaskCaller {
   }
   TaskCaller& SetName(std::string name) {
     options_.name = std::move(name);
+    return *this;
+  }
+  /// Runs the task in bundle `bundle_index` of `group` (-1: any bundle of it), bound to the
+  /// bundle's PUs; its resources come out of the bundle. Remote() waits until the group is
+  /// placed.
+  TaskCaller& SetPlacementGroup(const PlacementGroup& group, int bundle_index = -1) {
+    internal::CheckBundleChoice("raympi::Task", group, bundle_index);
+    options_.placement_group_id = group.BinaryId();
+    options_.bundle_index = bundle_index;
     return *this;
   }
 

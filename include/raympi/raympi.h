@@ -18,4 +18,5 @@
 #include "raympi/errors.h"
 #include "raympi/function_registry.h"
 #include "raympi/object_ref.h"
+#include "raympi/placement_group.h"
 #include "raympi/serialization.h"

@@ -87,7 +87,9 @@ struct ActorOptions {
   int max_restarts = 0;      // -1: forever
   int max_task_retries = 0;  // -1: forever
   bool detached = false;
-  int max_concurrency = 1;  // calls that may run at once (threads of the actor)
+  int max_concurrency = 1;         // calls that may run at once (threads of the actor)
+  std::string placement_group_id;  // empty: none (raympi/placement_group.h)
+  int bundle_index = -1;           // -1: any bundle of the group
 };
 
 // An actor as the GCS knows it (raympi::GetActor).
@@ -102,6 +104,26 @@ struct TaskOptions {
   SchedulingStrategy strategy;
   int max_retries = 3;  // Ray's default
   bool retry_exceptions = false;
+  std::string placement_group_id;  // empty: none (raympi/placement_group.h)
+  int bundle_index = -1;           // -1: any bundle of the group
+};
+
+// A placement group as created (raympi/placement_group.h).
+struct PlacementGroupSpecification {
+  std::string id;  // binary, made by the runtime when empty
+  std::string name;
+  int strategy = 0;  // raympi::PlacementStrategy
+  std::vector<std::map<std::string, double>> bundles;
+};
+
+// A placement group as the GCS knows it.
+struct PlacementGroupStatus {
+  enum class State { kPending, kCreated, kRemoved, kFailed };
+  PlacementGroupSpecification spec;
+  State state = State::kPending;
+  std::string failure;                       // kFailed, kRemoved: why
+  std::vector<int> bundle_nodes;             // per bundle, -1 until placed
+  std::vector<std::vector<int>> bundle_pus;  // per bundle: the PUs it reserved
 };
 
 // An object's content as fetched by Get, or the error that stands for it. `data` points into
@@ -159,6 +181,14 @@ class Runtime {
   virtual ActorLookup GetActor(const std::string& name);
   // Ends an actor; later calls raise ActorDiedError.
   virtual void KillActor(const std::string& actor_id);
+
+  // Placement groups (raympi/placement_group.h). Registers a group with the GCS (throws
+  // raympi::Error for a bad spec, a taken name or a group that can never be placed).
+  virtual PlacementGroupStatus CreatePlacementGroup(const PlacementGroupSpecification& spec);
+  // By id, or by name when the id is empty; waits up to wait_ms (-1: forever) while PENDING.
+  virtual PlacementGroupStatus GetPlacementGroup(const std::string& id, const std::string& name,
+                                                 int64_t wait_ms);
+  virtual PlacementGroupStatus RemovePlacementGroup(const std::string& id);
 };
 
 // The runtime of this process; throws raympi::Error when raympi::Init was not called.

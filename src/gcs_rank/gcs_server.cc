@@ -16,7 +16,10 @@ namespace raympi {
 GcsServer::GcsServer(Callbacks callbacks, GcsOptions options)
     : callbacks_(std::move(callbacks)),
       options_(options),
-      actors_([this](const rpc::Envelope& e) { callbacks_.send(e); }) {
+      actors_([this](const rpc::Envelope& e) { callbacks_.send(e); }),
+      placement_groups_(PlacementGroupManager::Deps{
+          [this](const rpc::Envelope& e) { callbacks_.send(e); }, &nodes_,
+          [this] { BroadcastView(); }, [this] { return callbacks_.now(); }}) {
   if (!callbacks_.now) callbacks_.now = [] { return Clock::now(); };
 }
 
@@ -26,6 +29,7 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
     // A dead worker may matter to more than actors (below); other actor messages are done.
     if (!envelope.has_worker_died()) return;
   }
+  if (PlacementGroupManager::Handles(envelope)) return placement_groups_.Handle(envelope);
   switch (envelope.body_case()) {
     case rpc::Envelope::kRegisterNode: {
       const rpc::NodeInfo& info = envelope.register_node().info();
@@ -41,8 +45,12 @@ void GcsServer::Handle(rpc::Envelope& envelope) {
       auto it = nodes_.find(envelope.resource_report().node());
       if (it == nodes_.end() || !it->second.alive()) break;  // a lost node stays lost
       *it->second.mutable_available() = envelope.resource_report().available();
+      if (envelope.resource_report().has_total()) {
+        *it->second.mutable_total() = envelope.resource_report().total();
+      }
       last_heard_[it->first] = callbacks_.now();
       view_dirty_ = true;
+      placement_groups_.OnResourcesChanged();
       break;
     }
     case rpc::Envelope::kDriverExit:
@@ -78,6 +86,7 @@ void GcsServer::Tick() {
   }
   last_tick_ = now;
   CheckHeartbeats(now);
+  placement_groups_.Tick();
   if (view_dirty_ || now - last_broadcast_ >= options_.view_refresh_period) {
     last_broadcast_ = now;
     BroadcastView();
@@ -102,6 +111,7 @@ void GcsServer::MarkLost(int node, const std::string& cause) {
   lost_nodes_[node] = cause;
   view_dirty_ = true;
   actors_.OnNodeLost(node, cause);
+  placement_groups_.OnNodeLost(node);
   RAYMPI_LOG_ERROR(
       "node {} (rank {}, host {}, raylet pid {}) is lost: {}; its tasks run again "
       "elsewhere",

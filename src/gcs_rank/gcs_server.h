@@ -1,6 +1,7 @@
 // GcsServer: the control store on rank 0. Holds the node table (resources, liveness) and the
-// cluster resource view that it spreads to raylets, runs the actor manager (actor_manager.h),
-// and ends the job when the driver exits.
+// cluster resource view that it spreads to raylets, runs the actor manager (actor_manager.h)
+// and the placement-group manager (placement_group_manager.h), and ends the job when the driver
+// exits.
 //
 // Thread-safety: single-threaded, driven by the rank's event loop.
 #pragma once
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "gcs_rank/actor_manager.h"
+#include "gcs_rank/placement_group_manager.h"
 #include "raympi.pb.h"
 
 namespace raympi {
@@ -59,6 +61,7 @@ class GcsServer {
   // When the GCS last heard from a node (registration or resource report = heartbeat).
   Clock::time_point LastHeard(int node) const;
   const ActorManager& actors() const { return actors_; }
+  const PlacementGroupManager& placement_groups() const { return placement_groups_; }
 
  private:
   void BroadcastView();
@@ -81,6 +84,7 @@ class GcsServer {
   int exit_code_ = 0;
   std::map<int, std::string> lost_nodes_;
   ActorManager actors_;
+  PlacementGroupManager placement_groups_;
 };
 
 }  // namespace raympi

@@ -15,8 +15,26 @@ namespace {
 constexpr int kMaxStartupFailures = 3;
 }  // namespace
 
+namespace {
+std::vector<PuSlot> PuSlots(const NodeResources& resources) {
+  std::vector<PuSlot> out;
+  for (size_t i = 0; i < resources.pus.size(); ++i) {
+    PuSlot pu;
+    pu.os_index = resources.pus[i];
+    pu.core = i < resources.pu_cores.size() ? resources.pu_cores[i] : static_cast<int>(i);
+    pu.numa = i < resources.pu_numas.size() ? resources.pu_numas[i] : 0;
+    out.push_back(pu);
+  }
+  return out;
+}
+}  // namespace
+
 NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send send)
-    : config_(config), pool_(pool), send_(std::move(send)) {
+    : config_(config),
+      pool_(pool),
+      send_(std::move(send)),
+      bundles_(PuSlots(config.resources),
+               config.process_control ? config.process_control : &linux_control_) {
   if (!config_.now) config_.now = [] { return std::chrono::steady_clock::now(); };
   last_report_ = config_.now();
   (*total_.mutable_amounts())["CPU"] = config.resources.num_cpus;
@@ -62,6 +80,7 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
       break;
     case rpc::Envelope::kWorkerReady:
       if (envelope.worker_ready().is_driver()) driver_ready_ = true;
+      bundles_.OnWorkerReady(envelope.src().slot(), envelope.worker_ready().pid());
       pool_->OnReady(envelope.src().slot());
       GrantQueued();
       break;
@@ -91,6 +110,15 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
       break;
     case rpc::Envelope::kShutdown:
       OnShutdown(envelope);
+      break;
+    case rpc::Envelope::kPrepareBundles:
+      OnPrepareBundles(envelope);
+      break;
+    case rpc::Envelope::kCommitBundles:
+      OnCommitBundles(envelope);
+      break;
+    case rpc::Envelope::kReturnBundles:
+      OnReturnBundles(envelope.return_bundles());
       break;
     case rpc::Envelope::kWorkerStats:
       OnWorkerStats(envelope.src().slot(), envelope.worker_stats());
@@ -152,6 +180,12 @@ void NodeManager::OnRequestLease(const rpc::Envelope& envelope) {
   }
   if (!fits_now && TrySpill(request)) return;
   if (!Fits(request.resources, total_) && FindOtherNode(request.resources, true) < 0) {
+    std::string group = BundleManager::GroupOf(request.resources);
+    if (!group.empty()) {
+      return Infeasible(request, "placement group " + group +
+                                     " has no bundle with room for it: the group was removed, "
+                                     "or the task asks for more than its bundle holds");
+    }
     return Infeasible(request, "no node can ever provide " + Describe(request.resources) + " (" +
                                    LargestNodeDescription() + ")");
   }
@@ -321,7 +355,9 @@ void NodeManager::GrantQueued() {
   rpc::ResourceSet unreserved = available_;
   int waiting_for_worker = 0;
   for (auto it = queue_.begin(); it != queue_.end();) {
-    if (!Fits(it->resources, unreserved)) {
+    // A request for any bundle of a group takes one bundle here with room, or waits.
+    if (!Fits(it->resources, unreserved) ||
+        !bundles_.ResolveAnyBundle(&it->resources, available_)) {
       ++it;
       continue;
     }
@@ -335,6 +371,7 @@ void NodeManager::GrantQueued() {
     // Unique in the cluster: an owner holds leases from several raylets at once.
     uint64_t lease_id = (static_cast<uint64_t>(config_.node) << 40) | ++next_lease_id_;
     leases_[lease_id] = Lease{*slot, it->resources, false, it->owner};
+    bundles_.OnLeaseGranted(lease_id, *slot, it->resources);  // binds it to its bundle's PUs
     Subtract(it->resources, &available_);
     Subtract(it->resources, &unreserved);
     ++leases_granted_;
@@ -372,7 +409,10 @@ void NodeManager::OnReturnLease(uint64_t lease_id) {
   rpc::ResourceSet give_back = it->second.resources;
   if (it->second.blocked) Subtract(CpuPart(give_back), &give_back);
   Add(give_back, &available_);
-  pool_->Release(it->second.worker_slot);
+  const int slot = it->second.worker_slot;
+  bool killed = bundles_.IsBeingKilled(slot);  // its group was removed: it is dying
+  bundles_.OnLeaseEnded(lease_id, /*worker_alive=*/!killed);
+  if (!killed) pool_->Release(slot);
   leases_.erase(it);
   report_due_ = true;
   GrantQueued();
@@ -416,11 +456,16 @@ void NodeManager::OnDriverExit(rpc::Envelope& envelope) {
   send_(forward);
 }
 
-void NodeManager::OnWorkerDied(const rpc::WorkerDied& died) {
-  const int slot = died.worker().slot();
+void NodeManager::OnWorkerDied(const rpc::WorkerDied& reported) {
+  const int slot = reported.worker().slot();
   if (!pool_->IsWorker(slot) || !pool_->IsAlive(slot)) return;
   bool was_ready = pool_->MarkDead(slot);
   if (!was_ready) ++startup_failures_;
+  rpc::WorkerDied died = reported;
+  // A worker this raylet killed because its placement group was removed: say so.
+  if (std::string cause = bundles_.TakeKillCause(slot); !cause.empty()) {
+    died.set_cause(cause);
+  }
   RAYMPI_LOG_WARN("node {}: worker slot {} (pid {}) {}{}", config_.node, slot, died.pid(),
                   died.cause(), was_ready ? "" : " before raympi::Init");
   // Every lease of the worker ends here; its owners retry or fail the tasks it ran.
@@ -433,6 +478,7 @@ void NodeManager::OnWorkerDied(const rpc::WorkerDied& died) {
     rpc::ResourceSet give_back = it->second.resources;
     if (it->second.blocked) Subtract(CpuPart(give_back), &give_back);
     Add(give_back, &available_);
+    bundles_.OnLeaseEnded(it->first, /*worker_alive=*/false);
     const rpc::Address& owner = it->second.owner;
     rpc::Envelope& notice = notices[{owner.node(), owner.slot()}];
     if (!notice.has_worker_died()) {
@@ -552,6 +598,10 @@ void NodeManager::Tick() {
   *report.mutable_dst() = MakeAddress(kGcsNode, 0);
   report.mutable_resource_report()->set_node(config_.node);
   *report.mutable_resource_report()->mutable_available() = available_;
+  if (total_changed_) {  // only bundles change it; the map is large with many of them
+    *report.mutable_resource_report()->mutable_total() = total_;
+    total_changed_ = false;
+  }
   send_(report);
 }
 

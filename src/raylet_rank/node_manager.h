@@ -12,7 +12,9 @@
 #include <set>
 #include <string>
 
+#include "raylet_rank/bundle_manager.h"
 #include "raylet_rank/node_resources.h"
+#include "raylet_rank/process_control.h"
 #include "raylet_rank/worker_pool.h"
 #include "raympi.pb.h"
 
@@ -38,6 +40,8 @@ struct NodeManagerConfig {
   std::function<std::chrono::steady_clock::time_point()> now;  // defaults to steady_clock::now
   // Adds the object plane's figures to the node's summary at the end (optional).
   std::function<void(rpc::NodeSummary*)> add_object_stats;
+  // Binds and kills workers for placement groups; nullptr: the real one (Linux).
+  ProcessControl* process_control = nullptr;
 };
 
 class NodeManager {
@@ -88,6 +92,11 @@ class NodeManager {
   void OnWorkerDied(const rpc::WorkerDied& died);
   void OnDriverExit(rpc::Envelope& envelope);
   void OnNodeDied(const rpc::Envelope& envelope);
+  // Placement-group bundles: the GCS's two-phase commit (node_manager_bundles.cc).
+  void OnPrepareBundles(const rpc::Envelope& envelope);
+  void OnCommitBundles(const rpc::Envelope& envelope);
+  void OnReturnBundles(const rpc::ReturnBundles& ret);
+  void ReplyBundles(const rpc::Envelope& request, rpc::BundlesReply reply);
   void OnWorkerStats(int slot, const rpc::TaskStats& stats);
   // Sends the node's summary to the GCS; the raylet is done.
   void FinishShutdown();
@@ -107,6 +116,8 @@ class NodeManager {
   NodeManagerConfig config_;
   WorkerPool* pool_;
   Send send_;
+  LinuxProcessControl linux_control_;
+  BundleManager bundles_;
   rpc::ResourceSet total_;
   rpc::ResourceSet available_;
   std::map<int, rpc::NodeInfo> view_;  // other nodes, as last spread by the GCS
@@ -115,6 +126,7 @@ class NodeManager {
   uint64_t next_lease_id_ = 0;
   size_t spread_next_ = 0;  // SPREAD: where the round-robin goes on
   bool report_due_ = false;
+  bool total_changed_ = false;  // bundles were committed or returned: report the total too
   std::chrono::steady_clock::time_point last_report_{};
   // The end of the job: waiting (up to a deadline) for the workers' statistics.
   bool shutting_down_ = false;

@@ -63,6 +63,18 @@ std::vector<size_t> SliceIndices(size_t n, int index, int count) {
   return out;
 }
 
+// The NUMA domain whose cpuset holds the PU (in hwloc 2 NUMA nodes are memory children, not
+// ancestors of PUs); 0 when hwloc reports none.
+int NumaOf(hwloc_topology_t topo, hwloc_obj_t pu) {
+  for (hwloc_obj_t numa = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, nullptr);
+       numa != nullptr; numa = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, numa)) {
+    if (numa->cpuset != nullptr && hwloc_bitmap_isset(numa->cpuset, pu->os_index)) {
+      return static_cast<int>(numa->logical_index);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 // GPUs as hwloc's OS devices name them. One GPU shows up once per API (cuda0 and opencl0d0 are
@@ -135,6 +147,9 @@ StatusOr<NodeResources> DiscoverNodeResources(int index, int count) {
     // Platforms without core information: each PU stands for its own core.
     hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(topo.get(), HWLOC_OBJ_CORE, pu);
     cores.insert(core != nullptr ? core : pu);
+    res.pu_cores.push_back(
+        static_cast<int>(core != nullptr ? core->logical_index : 100000 + pu->logical_index));
+    res.pu_numas.push_back(NumaOf(topo.get(), pu));
   }
   res.num_cores = static_cast<int>(cores.size());
 

@@ -11,8 +11,12 @@
 namespace raympi {
 
 struct NodeResources {
-  std::string host;           // hostname
-  std::vector<int> pus;       // OS indices of the processing units (logical CPUs) of this node
+  std::string host;      // hostname
+  std::vector<int> pus;  // OS indices of the processing units (logical CPUs) of this node
+  // Per entry of `pus`: its core and NUMA domain (hwloc logical indices), so placement-group
+  // bundles take PUs that share a core or a domain.
+  std::vector<int> pu_cores;
+  std::vector<int> pu_numas;
   int num_cores = 0;          // physical cores in the slice
   int num_numa = 0;           // NUMA domains touched by the slice
   uint64_t memory_bytes = 0;  // this slice's share of the machine's memory

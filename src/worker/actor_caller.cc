@@ -110,6 +110,10 @@ std::string CoreWorker::CreateActor(const std::string& factory, const std::strin
     }
     if (amount > 0) (*creation->mutable_resources()->mutable_amounts())[name] = amount;
   }
+  if (!options.placement_group_id.empty()) {
+    *creation->mutable_resources() = PlacementGroupResources(
+        what, options.placement_group_id, options.bundle_index, options.resources);
+  }
   for (auto& a : args) {
     rpc::TaskArg* arg = creation->add_args();
     arg->set_value(std::move(a.value));

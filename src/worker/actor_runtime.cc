@@ -1,4 +1,5 @@
-// Default actor entry points of internal::Runtime, for runtimes without actors (test doubles).
+// Default actor and placement-group entry points of internal::Runtime, for runtimes without
+// them (test doubles).
 #include "raympi/errors.h"
 #include "raympi/runtime.h"
 
@@ -18,5 +19,19 @@ std::string Runtime::SubmitActorTask(const std::string&, const std::string&, std
 }
 ActorLookup Runtime::GetActor(const std::string&) { NoActors(); }
 void Runtime::KillActor(const std::string&) { NoActors(); }
+
+namespace {
+[[noreturn]] void NoPlacementGroups() {
+  throw Error("raympi: this runtime does not support placement groups");
+}
+}  // namespace
+
+PlacementGroupStatus Runtime::CreatePlacementGroup(const PlacementGroupSpecification&) {
+  NoPlacementGroups();
+}
+PlacementGroupStatus Runtime::GetPlacementGroup(const std::string&, const std::string&, int64_t) {
+  NoPlacementGroups();
+}
+PlacementGroupStatus Runtime::RemovePlacementGroup(const std::string&) { NoPlacementGroups(); }
 
 }  // namespace raympi::internal

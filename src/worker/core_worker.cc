@@ -237,6 +237,7 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       break;
     case rpc::Envelope::kCreateActorReply:
     case rpc::Envelope::kMakeRoomReply:
+    case rpc::Envelope::kPlacementGroupInfo:
     case rpc::Envelope::kActorInfo: {
       if (envelope.has_actor_info()) OnActorInfo(envelope.actor_info(), out);
       auto call = gcs_calls_.find(envelope.request_id());
@@ -419,6 +420,12 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
                                const internal::TaskOptions& options) {
   Outbox out;
   std::string return_id;
+  rpc::ResourceSet group_resources;  // in a placement group: what its bundle provides
+  if (!options.placement_group_id.empty()) {
+    group_resources =
+        PlacementGroupResources("raympi::Task(" + function + ")", options.placement_group_id,
+                                options.bundle_index, options.resources);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) throw Error("raympi: cannot submit " + function + ": the job is shutting down");
@@ -462,6 +469,7 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
       }
       if (amount > 0) (*spec.mutable_resources()->mutable_amounts())[name] = amount;
     }
+    if (!options.placement_group_id.empty()) *spec.mutable_resources() = group_resources;
     AddArgs("raympi::Task(" + function + ")", return_id, args, spec);
     objects_[return_id].local_refs = 1;  // pending until the task is done; the ref adopts it
     StartResolving(std::move(spec), out);

@@ -83,6 +83,12 @@ class CoreWorker : public internal::Runtime {
                               const std::string& return_type) override;
   internal::ActorLookup GetActor(const std::string& name) override;
   void KillActor(const std::string& actor_id) override;
+  // Placement groups (placement_group_client.cc).
+  internal::PlacementGroupStatus CreatePlacementGroup(
+      const internal::PlacementGroupSpecification& spec) override;
+  internal::PlacementGroupStatus GetPlacementGroup(const std::string& id, const std::string& name,
+                                                   int64_t wait_ms) override;
+  internal::PlacementGroupStatus RemovePlacementGroup(const std::string& id) override;
 
   // Objects this process tracks (owned, borrowed or cached): for tests of reference counting.
   size_t NumTrackedObjects();
@@ -223,6 +229,13 @@ class CoreWorker : public internal::Runtime {
   void SetBlocked(bool blocked);
   void ExecuteTask(rpc::PushTask& push);
 
+  // The resources a task or actor in a placement group asks for (the bundle's named
+  // resources, common/bundle_resources.h). Waits until the group is placed; throws when it
+  // was removed, failed, or the bundle cannot hold the request. Takes no lock.
+  rpc::ResourceSet PlacementGroupResources(const std::string& what, const std::string& group_id,
+                                           int bundle_index,
+                                           const std::map<std::string, double>& resources);
+
   // Actors, caller side (actor_caller.cc; all but CallGcs require mu_).
   // Sends a request to the GCS and blocks until its reply (same request id) arrives.
   rpc::Envelope CallGcs(rpc::Envelope request);
@@ -325,6 +338,8 @@ class CoreWorker : public internal::Runtime {
   std::unordered_map<std::string, std::string> dead_hosted_;        // actor id -> cause
   std::unordered_map<std::string, std::shared_ptr<void>> retired_;  // killed, to destroy
   std::vector<std::thread> actor_threads_;  // threaded actors' threads, joined by Stop
+  // Placement groups this process created or used, by id, as last heard from the GCS.
+  std::map<std::string, rpc::PlacementGroupInfo> placement_groups_;
 
   std::thread io_thread_;
 };
