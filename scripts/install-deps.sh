@@ -12,6 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev        # logging
   libgtest-dev libgmock-dev       # tests
   python3                         # bench/run and its ctest smoke (stdlib only)
+  slurm-wlm slurmctld slurmd slurm-client munge  # slurm.sbatch_template: a private Slurm
 )
 missing=()
 for p in "${packages[@]}"; do

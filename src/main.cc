@@ -72,6 +72,13 @@ int LauncherRank() {
   return 0;
 }
 
+// Started by srun itself (a Slurm step, but not by mpirun's daemons, which set
+// OMPI_COMM_WORLD_RANK). raympi starts its driver and workers with MPI_Comm_spawn, which Slurm's
+// PMIx does not support (PLATFORM.md): the spawn fails, and with several ranks it hangs the step.
+bool LaunchedBySrun() {
+  return std::getenv("SLURM_STEP_ID") != nullptr && std::getenv("OMPI_COMM_WORLD_RANK") == nullptr;
+}
+
 int UsageError(const std::string& message) {
   if (LauncherRank() == 0) {
     std::fprintf(stderr,
@@ -668,6 +675,13 @@ int main(int argc, char** argv) {
     return UsageError("'" + *program +
                       "' does not call raympi::Init: build it against raympi (see examples/) "
                       "and call raympi::Init(argc, argv) first thing in main");
+  }
+
+  if (LaunchedBySrun()) {
+    return UsageError(
+        "srun direct launch is not supported yet: raympi starts its driver and workers with "
+        "MPI_Comm_spawn, which Slurm's PMIx does not support. Inside the allocation run "
+        "'mpirun raympi ./app' instead (see slurm/raympi.sbatch)");
   }
 
   // The event loop sleeps for tens of microseconds between MPI polls; the default 50 us timer

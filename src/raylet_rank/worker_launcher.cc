@@ -52,6 +52,17 @@ class SpawnWatchdog {
   std::thread thread_;
 };
 
+// The name the MPI allocation gives this rank's node, for the spawn's "host" key. Under Slurm,
+// Open MPI's allocation lists Slurm's node names (SLURMD_NODENAME), which need not be the
+// hostname (NodeHostname=, FQDNs, several slurmd per host); elsewhere it is gethostname().
+std::string SpawnHostName() {
+  const char* slurm_node = std::getenv("SLURMD_NODENAME");
+  if (slurm_node != nullptr && slurm_node[0] != '\0') return slurm_node;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
 // argv for MPI_Comm_spawn: NULL-terminated, program name excluded.
 struct Argv {
   std::vector<std::string> storage;
@@ -103,13 +114,12 @@ Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
 
   // Children go on this rank's host, and may outnumber the job's slots (the raylet decides how
   // many run at once, not the MPI allocation).
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
+  const std::string host = SpawnHostName();
   std::vector<MPI_Info> infos(counts.size());
   std::vector<char**> argv_pointers;
   for (size_t i = 0; i < counts.size(); ++i) {
     MPI_Info_create(&infos[i]);
-    MPI_Info_set(infos[i], "host", host);
+    MPI_Info_set(infos[i], "host", host.c_str());
     MPI_Info_set(infos[i], "map_by", ":OVERSUBSCRIBE");
     commands.push_back(program[i].data());
     argv_pointers.push_back(argvs[i].Get());
@@ -131,7 +141,7 @@ Status MpiSpawnLauncher::Launch(const LaunchRequest& request) {
         "MPI_Comm_spawn of " + std::to_string(total) + " process(es) of " + request.program +
         " on host '" + host + "' failed: " + MpiErrorString(rc) +
         ". Processes start on the raylet's own host, which the allocation (hostfile, Slurm) must "
-        "name exactly as gethostname() does ('" +
+        "name exactly as SLURMD_NODENAME or else gethostname() does ('" +
         host + "')");
   }
   intercomms_.push_back(intercomm);
