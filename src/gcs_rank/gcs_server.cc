@@ -16,6 +16,7 @@ namespace raympi {
 GcsServer::GcsServer(Callbacks callbacks, GcsOptions options)
     : callbacks_(std::move(callbacks)),
       options_(options),
+      own_stall_(options.own_stall),
       actors_([this](const rpc::Envelope& e) { callbacks_.send(e); }),
       placement_groups_(PlacementGroupManager::Deps{
           [this](const rpc::Envelope& e) { callbacks_.send(e); }, &nodes_,
@@ -80,11 +81,9 @@ void GcsServer::Tick() {
   }
   if (nodes_.empty()) return;
   Clock::time_point now = callbacks_.now();
-  Clock::duration gap = now - last_tick_;
-  if (last_tick_ != Clock::time_point{} && gap > options_.own_stall) {
-    for (auto& [node, heard] : last_heard_) heard += gap;
+  if (Clock::duration stall = own_stall_.Tick(now); stall != Clock::duration::zero()) {
+    for (auto& [node, heard] : last_heard_) heard += stall;
   }
-  last_tick_ = now;
   CheckHeartbeats(now);
   placement_groups_.Tick();
   if (view_dirty_ || now - last_broadcast_ >= options_.view_refresh_period) {

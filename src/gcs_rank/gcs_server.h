@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "common/own_stall.h"
 #include "gcs_rank/actor_manager.h"
 #include "gcs_rank/placement_group_manager.h"
 #include "raympi.pb.h"
@@ -72,7 +73,7 @@ class GcsServer {
 
   Callbacks callbacks_;
   GcsOptions options_;
-  Clock::time_point last_tick_{};
+  OwnStall own_stall_;
   Clock::time_point last_broadcast_{};
   std::map<int, rpc::NodeInfo> nodes_;
   std::map<int, Clock::time_point> last_heard_;

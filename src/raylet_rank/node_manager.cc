@@ -34,7 +34,8 @@ NodeManager::NodeManager(const NodeManagerConfig& config, WorkerPool* pool, Send
       pool_(pool),
       send_(std::move(send)),
       bundles_(PuSlots(config.resources),
-               config.process_control ? config.process_control : &linux_control_) {
+               config.process_control ? config.process_control : &linux_control_),
+      own_stall_(config.own_stall) {
   if (!config_.now) config_.now = [] { return std::chrono::steady_clock::now(); };
   last_report_ = config_.now();
   (*total_.mutable_amounts())["CPU"] = config.resources.num_cpus;
@@ -573,11 +574,7 @@ void NodeManager::FinishShutdown() {
 
 void NodeManager::Tick() {
   auto now = config_.now();
-  if (last_tick_ != std::chrono::steady_clock::time_point{} &&
-      now - last_tick_ > config_.own_stall) {
-    last_heard_gcs_ += now - last_tick_;
-  }
-  last_tick_ = now;
+  last_heard_gcs_ += own_stall_.Tick(now);
   if (!config_.is_head && !done_ && now - last_heard_gcs_ > config_.gcs_timeout) {
     double seconds = std::chrono::duration<double>(now - last_heard_gcs_).count();
     RAYMPI_LOG_ERROR(

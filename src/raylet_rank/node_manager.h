@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "common/own_stall.h"
 #include "raylet_rank/bundle_manager.h"
 #include "raylet_rank/node_resources.h"
 #include "raylet_rank/process_control.h"
@@ -137,7 +138,7 @@ class NodeManager {
   bool done_ = false;
   bool gcs_lost_ = false;
   std::chrono::steady_clock::time_point last_heard_gcs_{};
-  std::chrono::steady_clock::time_point last_tick_{};
+  OwnStall own_stall_;
   bool started_ = false;        // the pool (and on the head, the driver) was launched
   bool driver_ready_ = false;   // the driver called raympi::Init
   bool driver_exited_ = false;  // its exit was forwarded to the GCS (once)
