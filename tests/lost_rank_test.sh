@@ -61,9 +61,6 @@ esac
 left=$(pgrep -f -- "^$app --raympi-bootstrap|--raympi-supervise=.* $app|^$launcher .* $app" || true)
 [ -z "$left" ] || fail "processes left: $(ps -o pid,stat,args -p "$(echo $left | tr ' ' ,)")"
 # Segments whose raylet is gone (those of jobs running beside this one have live raylets).
-for entry in $(ls /dev/shm | grep '^raympi-p' || true); do
-  pid=$(sed -n 's/^raympi-p\([0-9]*\)-.*/\1/p' <<<"$entry")
-  # (A segment whose raylet just ended normally is gone by the second look.)
-  kill -0 "$pid" 2>/dev/null || [ ! -e "/dev/shm/$entry" ] || fail "left in /dev/shm: $entry"
-done
+stale=$("$(dirname "$0")/stale_shm.sh" raympi-p)
+[ -z "$stale" ] || fail "left in /dev/shm: $stale"
 echo "ok ($case_name): exit $rc, ended by itself, nothing left running or in /dev/shm"

@@ -4,12 +4,9 @@
 # whose raylet is gone. Live jobs of other builds (running at the same time) are not counted.
 build=$1
 status=0
-for entry in $(ls /dev/shm 2>/dev/null | grep '^raympi-' || true); do
-  pid=$(sed -n 's/^raympi-p\([0-9]*\)-.*/\1/p' <<<"$entry")
-  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-    echo "left in /dev/shm: $entry"
-    status=1
-  fi
+for entry in $("$(dirname "$0")/stale_shm.sh"); do
+  echo "left in /dev/shm: $entry"
+  status=1
 done
 procs=$(pgrep -a -f "$build/" | grep -v -e pgrep -e nothing_left_behind -e ctest || true)
 if [ -n "$procs" ]; then
