@@ -117,8 +117,9 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
       if (l.in_flight == 0) timeout = std::min(timeout, config_.lease_idle_timeout);
     }
   }
-  if (deadline != Clock::time_point::max()) {
-    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+  const Clock::time_point wake_by = std::min(deadline, HandBackDeadline());
+  if (wake_by != Clock::time_point::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(wake_by - Clock::now());
     timeout = std::max(std::chrono::microseconds(0), std::min(timeout, left));
   }
   role_.BeginReceive();
@@ -170,6 +171,7 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
     }
   }
   ReturnIdleLeases(out);
+  if (Clock::now() >= HandBackDeadline()) HandBackQueued(out);
   FlushReleases(out);
   if (!out.empty()) {
     lock.unlock();
@@ -227,13 +229,28 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
     case rpc::Envelope::kNodeDied:
       OnNodeDied(envelope.node_died(), out);
       break;
-    case rpc::Envelope::kPushTask:
-      if (IsActorCall(envelope.push_task().spec())) {
-        OnActorPush(std::move(*envelope.mutable_push_task()), out);
+    case rpc::Envelope::kPushTask: {
+      rpc::PushTask& push = *envelope.mutable_push_task();
+      if (IsActorCall(push.spec())) {
+        OnActorPush(std::move(push), out);
         break;
       }
-      pushed_.push_back(std::move(*envelope.mutable_push_task()));
+      // A batch runs as single pushes, in order.
+      google::protobuf::RepeatedPtrField<rpc::TaskSpec> more;
+      more.Swap(push.mutable_more());
+      const uint64_t lease_id = push.lease_id();
+      pushed_.push_back(std::move(push));
+      for (rpc::TaskSpec& spec : more) {
+        rpc::PushTask single;
+        single.set_lease_id(lease_id);
+        *single.mutable_spec() = std::move(spec);
+        pushed_.push_back(std::move(single));
+      }
       role_.Notify(task_seat_);
+      break;
+    }
+    case rpc::Envelope::kReturnTasks:
+      OnReturnTasks(envelope.return_tasks(), out);
       break;
     case rpc::Envelope::kCreateActorReply:
     case rpc::Envelope::kMakeRoomReply:
@@ -350,6 +367,8 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
   bool must_block = waiter.ready < num;
   // A worker blocked in Get lends its CPU back so nested tasks can run (as in Ray).
   bool report_block = must_block && !config_.is_driver && executing_;
+  // The tasks queued behind this one may be what it waits for: they run elsewhere.
+  if (report_block) HandBackQueued(out);
   if (!out.empty() || report_block) {
     lock.unlock();
     SendAll(out);
@@ -570,14 +589,18 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
         std::min_element(q.leases.begin(), q.leases.end(),
                          [](const Lease& a, const Lease& b) { return a.in_flight < b.in_flight; });
     if (least->in_flight >= config_.pipeline_depth) break;
-    rpc::Envelope push = NewEnvelope(least->worker.node(), least->worker.slot());
-    push.mutable_push_task()->set_lease_id(least->id);
-    *push.mutable_push_task()->mutable_spec() = std::move(q.tasks.front());
-    in_flight_[push.push_task().spec().task_id()] =
-        InFlight{key, least->id, push.push_task().spec()};
-    q.tasks.pop_front();
-    ++least->in_flight;
-    out.push_back(std::move(push));
+    const int batch = PushBatchSize(q);
+    rpc::Envelope envelope = NewEnvelope(least->worker.node(), least->worker.slot());
+    rpc::PushTask* push = envelope.mutable_push_task();
+    push->set_lease_id(least->id);
+    for (int i = 0; i < batch; ++i) {
+      rpc::TaskSpec* spec = i == 0 ? push->mutable_spec() : push->add_more();
+      *spec = std::move(q.tasks.front());
+      q.tasks.pop_front();
+      in_flight_[spec->task_id()] = InFlight{key, least->id, *spec, ++next_push_order_};
+    }
+    least->in_flight += batch;
+    out.push_back(std::move(envelope));
   }
   int wanted = std::min<int>(static_cast<int>(q.tasks.size()), kMaxPendingLeaseRequests);
   while (q.pending_lease_requests < wanted) {
@@ -607,6 +630,15 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
       l.idle_since = now;
     if (l.in_flight > 0) l.idle_since = {};
   }
+}
+
+int CoreWorker::PushBatchSize(const SchedulingQueue& q) const {
+  // Split the backlog over the workers we hold or asked for, so no lease takes more than its
+  // share while others would idle; a short queue goes one task per push, as in Ray.
+  const int workers =
+      std::max<int>(1, static_cast<int>(q.leases.size()) + q.pending_lease_requests);
+  const int share = (static_cast<int>(q.tasks.size()) + workers - 1) / workers;
+  return std::clamp(share, 1, std::max(1, config_.max_push_batch));
 }
 
 rpc::Envelope CoreWorker::MakeLeaseRequest(int node, uint64_t request_id, const SchedulingQueue& q,
@@ -718,13 +750,27 @@ void CoreWorker::OnWorkerDied(const rpc::WorkerDied& died, Outbox& out) {
   }
   const std::string where =
       "node " + std::to_string(died.worker().node()) + ", pid " + std::to_string(died.pid());
+  std::vector<InFlight> lost;
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
     if (!dead.count(it->second.lease_id)) {
       ++it;
       continue;
     }
-    rpc::TaskSpec spec = std::move(it->second.spec);
+    lost.push_back(std::move(it->second));
     it = in_flight_.erase(it);
+  }
+  // A worker runs its lease's tasks in push order and reports each as it ends, so only the
+  // first unreported task of a lease may have been running; the ones behind it never started
+  // and run again without using a retry.
+  std::sort(lost.begin(), lost.end(),
+            [](const InFlight& a, const InFlight& b) { return a.push_order < b.push_order; });
+  std::set<uint64_t> charged;
+  for (InFlight& task : lost) {
+    rpc::TaskSpec spec = std::move(task.spec);
+    if (!charged.insert(task.lease_id).second) {
+      Enqueue(std::move(spec), out);
+      continue;
+    }
     // pid 0: every lease of a lost node, whose cause says so.
     const std::string cause =
         died.pid() == 0 ? died.cause() : "its worker (" + where + ") " + died.cause();
@@ -810,7 +856,60 @@ void CoreWorker::ReturnIdleLeases(Outbox& out) {
   }
 }
 
+void CoreWorker::OnReturnTasks(const rpc::ReturnTasks& returned, Outbox& out) {
+  std::set<std::string> keys;
+  std::vector<InFlight> back;
+  for (const std::string& task_id : returned.task_ids()) {
+    auto it = in_flight_.find(task_id);
+    if (it == in_flight_.end() || it->second.lease_id != returned.lease_id()) continue;
+    back.push_back(std::move(it->second));
+    in_flight_.erase(it);
+  }
+  // Back to the front of their queue, in the order they were pushed: they were next.
+  std::sort(back.begin(), back.end(),
+            [](const InFlight& a, const InFlight& b) { return a.push_order > b.push_order; });
+  for (InFlight& task : back) {
+    SchedulingQueue& q = queues_[task.queue_key];
+    for (Lease& l : q.leases) {
+      if (l.id == task.lease_id) --l.in_flight;
+    }
+    q.tasks.push_front(std::move(task.spec));
+    keys.insert(task.queue_key);
+  }
+  for (const std::string& key : keys) Pump(key, out);
+}
+
 // ---- executing tasks (worker mode) ------------------------------------------------------------
+
+std::chrono::steady_clock::time_point CoreWorker::HandBackDeadline() const {
+  bool queued = std::any_of(pushed_.begin(), pushed_.end(),
+                            [](const rpc::PushTask& p) { return p.spec().actor_id().empty(); });
+  if (!executing_ || !queued) return std::chrono::steady_clock::time_point::max();
+  return executing_since_ + config_.hand_back_after;
+}
+
+void CoreWorker::HandBackQueued(Outbox& out) {
+  // Plain tasks only: an actor's creation (from the GCS) is never queued behind other work.
+  std::map<std::pair<std::pair<int, int>, uint64_t>, rpc::Envelope> returns;  // owner, lease
+  std::deque<rpc::PushTask> kept;
+  for (rpc::PushTask& push : pushed_) {
+    const rpc::TaskSpec& spec = push.spec();
+    if (!spec.actor_id().empty()) {
+      kept.push_back(std::move(push));
+      continue;
+    }
+    auto key =
+        std::make_pair(std::make_pair(spec.owner().node(), spec.owner().slot()), push.lease_id());
+    auto it = returns.find(key);
+    if (it == returns.end()) {
+      it = returns.emplace(key, NewEnvelope(spec.owner().node(), spec.owner().slot())).first;
+      it->second.mutable_return_tasks()->set_lease_id(push.lease_id());
+    }
+    it->second.mutable_return_tasks()->add_task_ids(spec.task_id());
+  }
+  pushed_.swap(kept);
+  for (auto& [key, envelope] : returns) out.push_back(std::move(envelope));
+}
 
 void CoreWorker::RunTaskLoop() {
   for (;;) {
@@ -826,6 +925,7 @@ void CoreWorker::RunTaskLoop() {
       push = std::move(pushed_.front());
       pushed_.pop_front();
       executing_ = true;
+      executing_since_ = std::chrono::steady_clock::now();
     }
     double start = UnixSeconds();
     ExecuteTask(push);

@@ -48,6 +48,13 @@ struct CoreWorkerConfig {
   // Tasks in flight per leased worker. 1, as in Ray: a deeper pipeline queues tasks behind a
   // running one on a worker while other CPUs may be free (and can deadlock nested Gets).
   int pipeline_depth = 1;
+  // Tasks in one push when the queue is longer than the leases can take one at a time: the
+  // backlog is split evenly over the leases (and those asked for), up to this many per push.
+  // One message and one wake-up then carry many tasks (docs/performance.md, "Batched pushes").
+  int max_push_batch = 32;
+  // A worker whose task has run this long, or blocks in Get, hands the tasks queued behind it
+  // back to their owner, so a long task never holds up short ones while other CPUs idle.
+  std::chrono::microseconds hand_back_after{2000};
   std::chrono::microseconds lease_idle_timeout{10000};
   // How long the mailbox may go unreceived after a user thread stopped waiting before the io
   // thread takes it over: short gaps between waits (a loop of synchronous tasks) then cost no
@@ -153,7 +160,8 @@ class CoreWorker : public internal::Runtime {
   struct InFlight {
     std::string queue_key;
     uint64_t lease_id = 0;
-    rpc::TaskSpec spec;  // to run it again if its worker dies
+    rpc::TaskSpec spec;       // to run it again if its worker dies
+    uint64_t push_order = 0;  // a worker runs its lease's tasks in this order
   };
 
   // Caller side of one actor: calls in submission order, sent once the actor is alive.
@@ -224,6 +232,14 @@ class CoreWorker : public internal::Runtime {
   // Runs the task again if it has retries left; false if not.
   bool Retry(rpc::TaskSpec& spec, const std::string& why, Outbox& out);
   void ReturnIdleLeases(Outbox& out);
+  // How many queued tasks the next push to one of the queue's leases carries.
+  int PushBatchSize(const SchedulingQueue& q) const;
+  // A worker handed back tasks it will not start: they are queued again, uncharged.
+  void OnReturnTasks(const rpc::ReturnTasks& returned, Outbox& out);
+  // Worker: returns the plain tasks queued behind the running one to their owners.
+  void HandBackQueued(Outbox& out);
+  // Worker: when the io thread must next check for a task that runs past hand_back_after.
+  std::chrono::steady_clock::time_point HandBackDeadline() const;
   rpc::Envelope MakeLeaseRequest(int node, uint64_t request_id, const SchedulingQueue& q,
                                  bool spilled) const;
   void SetBlocked(bool blocked);
@@ -308,6 +324,7 @@ class CoreWorker : public internal::Runtime {
   bool stopping_ = false;
   uint32_t next_index_ = 0;
   uint64_t next_lease_request_ = 0;
+  uint64_t next_push_order_ = 0;
   std::unordered_map<std::string, ObjectEntry> objects_;
   std::unordered_map<std::string, ResolvingTask> resolving_;
   std::map<std::string, SchedulingQueue> queues_;
@@ -325,6 +342,7 @@ class CoreWorker : public internal::Runtime {
   uint64_t next_request_id_ = 0;
   std::map<uint64_t, std::optional<rpc::ClusterView>> node_requests_;  // Nodes() in progress
   bool executing_ = false;
+  std::chrono::steady_clock::time_point executing_since_;
   rpc::TaskStats stats_;
   // Actors (see the structs above).
   std::unordered_map<std::string, ActorCalls> actor_calls_;                       // by actor id

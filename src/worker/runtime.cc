@@ -88,6 +88,12 @@ void Init(int& argc, char** argv) {
   if (const char* depth = std::getenv("RAYMPI_PIPELINE_DEPTH")) {
     config.pipeline_depth = std::max(1, std::atoi(depth));
   }
+  if (const char* batch = std::getenv("RAYMPI_PUSH_BATCH")) {
+    config.max_push_batch = std::max(1, std::atoi(batch));
+  }
+  if (const char* us = std::getenv("RAYMPI_HAND_BACK_US")) {
+    config.hand_back_after = std::chrono::microseconds(std::max(0, std::atoi(us)));
+  }
   if (const char* spin = std::getenv("RAYMPI_RECEIVE_SPIN_US")) {
     config.receive_spin = std::chrono::microseconds(std::max(0, std::atoi(spin)));
   }

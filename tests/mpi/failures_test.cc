@@ -59,6 +59,15 @@ int RunUntilKilled(std::string dir, int x) {
   return -1;
 }
 int Square(int x) { return x * x; }
+// Runs until the driver creates `path` (at most 60 s, then returns -1).
+int RunUntilFile(std::string path, int x) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(path)) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return x;
+}
 // Owns an object and hands out a ref to it; publishes its pid.
 raympi::ObjectRef<int> OwnSomething(std::string dir) {
   auto ref = raympi::Put(42);
@@ -66,7 +75,17 @@ raympi::ObjectRef<int> OwnSomething(std::string dir) {
   fs::rename(dir + "/owner.tmp", dir + "/owner");
   return ref;
 }
-RAYMPI_REMOTE(CrashOnce, ExitZeroOnce, Segfault, ThrowOnce, RunUntilKilled, Square, OwnSomething);
+RAYMPI_REMOTE(CrashOnce, ExitZeroOnce, Segfault, ThrowOnce, RunUntilKilled, Square, OwnSomething,
+              RunUntilFile);
+
+// Submits `n` Square tasks (no retries) at once, so they are pushed in batches; their sum.
+int SumOfSquares(int n) {
+  std::vector<raympi::ObjectRef<int>> refs;
+  for (int i = 0; i < n; ++i) refs.push_back(raympi::Task(Square).SetMaxRetries(0).Remote(i));
+  int sum = 0;
+  for (const auto& v : raympi::Get(refs)) sum += *v;
+  return sum;
+}
 
 std::string MakeDir() {
   char dir[] = "/tmp/raympi-failures.XXXXXX";
@@ -126,6 +145,19 @@ int main(int argc, char** argv) {
   int sum = 0;
   for (const auto& v : raympi::Get(refs)) sum += *v;
   CHECK(sum == 2470);
+
+  // Tasks pushed in one batch behind a crashing task never started: they run elsewhere without
+  // using a retry (they allow none), and only the crashing task fails.
+  auto crash = raympi::Task(Segfault).SetMaxRetries(0).Remote(1);
+  CHECK(SumOfSquares(40) == 20540);
+  CHECK_THROWS(raympi::TaskError, "no retries were allowed", raympi::Get(crash));
+
+  // A long task does not hold up the tasks pushed behind it: its worker hands them back (they
+  // finish while it still runs, or this Get would wait for the long task's 60 s bound).
+  auto long_task = raympi::Task(RunUntilFile).Remote(dir + "/go", 3);
+  CHECK(SumOfSquares(40) == 20540);
+  std::ofstream(dir + "/go").close();
+  CHECK(*raympi::Get(long_task) == 3);
 
   std::filesystem::remove_all(dir);
   std::fprintf(stderr, "failures_test: %d failure(s)\n", raympi_test::Failures());
