@@ -9,6 +9,10 @@
 //                            raylet A --PullDone--> raylet B (unpins)
 //   process <--ObjectFetched-- raylet A --ObjectLocation--> owner
 //
+// A process that asks with pin_for_requester gets the object pinned for it in the reply, with
+// its offset: its Get then touches no store metadata (docs/objects.md, "Getting an object
+// from another node").
+//
 // Thread-safety: single-threaded, driven by the raylet's event loop (Handle for each message,
 // Tick on every pass). `send` must not call back into the manager (queue, don't recurse).
 // Destruction order: the manager, then the reader (closing it waits for reads in flight into
@@ -98,6 +102,7 @@ class ObjectManager {
   struct Waiter {
     rpc::Address address;
     uint64_t request_id = 0;
+    bool pin = false;  // FetchObject.pin_for_requester: the reply hands it a pin
   };
   enum class PullState {
     kWaitingForRoom,  // the local store is full: Create is retried until the deadline

@@ -806,6 +806,18 @@ StatusOr<ObjectView> ObjectStore::Get(const ObjectId& id) {
   });
 }
 
+StatusOr<ObjectView> ObjectStore::AdoptPin(const ObjectId& id, uint64_t offset, size_t size) {
+  Impl* s = impl_.get();
+  // Two comparisons, so that a huge offset cannot wrap offset + size around.
+  if (offset > s->capacity || size > s->capacity - offset || offset % kAlign != 0) {
+    return Status::InvalidArgument(s->Prefix(id) + ": a pin handed over at offset " +
+                                   std::to_string(offset) + " with " + std::to_string(size) +
+                                   " bytes lies outside the arena of " +
+                                   std::to_string(s->capacity) + " bytes");
+  }
+  return ObjectView(this, id, s->arena() + offset, size, offset);
+}
+
 Status ObjectStore::Release(const ObjectId& id) {
   return WithEntry<Status>(id, [&](Impl* s, uint64_t index) -> Status {
     Entry& e = s->table()[index];

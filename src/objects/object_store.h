@@ -131,6 +131,12 @@ class ObjectStore {
                                                        size_t capacity_bytes,
                                                        uint32_t max_objects = kDefaultMaxObjects,
                                                        bool prefault = true);
+  // A view owning a pin that another process of the node took for this one (the raylet, for a
+  // FetchObject with pin_for_requester), at `offset` with `size` bytes: no lock, no table
+  // lookup. InvalidArgument, and no view, when the range lies outside the arena; the caller
+  // then still owns the pin and must Release(id) it.
+  StatusOr<ObjectView> AdoptPin(const ObjectId& id, uint64_t offset, size_t size);
+
   // Maps a segment made by Create (no unlink on destruction). The header, table and block
   // descriptors are always pre-faulted (a first touch of a table page costs tens of us on a
   // virtualised node, in the middle of a Get). `populate` pre-faults this process's page

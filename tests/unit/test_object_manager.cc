@@ -131,7 +131,8 @@ class ObjectManagerTest : public ::testing::Test {
     ASSERT_TRUE(store_[node]->Seal(id).ok());
   }
 
-  void Fetch(int slot, const ObjectId& id, int from_node, uint64_t size, uint64_t request_id = 1) {
+  void Fetch(int slot, const ObjectId& id, int from_node, uint64_t size, uint64_t request_id = 1,
+             bool pin = false) {
     rpc::Envelope e;
     *e.mutable_src() = MakeAddress(0, slot);
     *e.mutable_dst() = MakeAddress(0, kRayletSlot);
@@ -141,6 +142,7 @@ class ObjectManagerTest : public ::testing::Test {
     m->set_node(from_node);
     m->set_size(size);
     *m->mutable_owner() = Owner();
+    m->set_pin_for_requester(pin);
     om_[0]->Handle(e);
   }
 
@@ -309,6 +311,63 @@ TEST_F(ObjectManagerTest, RemotePullCopiesEveryChunkAndCleansUp) {
   Pump();
   EXPECT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+}
+
+// Issue 7 (cross-node Get latency): a requester that asks for it gets the object pinned for it
+// with its offset, so its Get needs no store lookup; the pin is its to release.
+TEST_F(ObjectManagerTest, PinForRequesterHandsAPinOverAfterAPull) {
+  Build();
+  Put(1, Id(1), 2 * kMiB + 3, 5);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB + 3, 1, /*pin=*/true);
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  ASSERT_TRUE(fetched[0].pinned());
+  EXPECT_EQ(fetched[0].size(), 2 * kMiB + 3);
+  EXPECT_EQ(store_[0]->stats().num_pinned, 1u);  // held for the requester, nobody else
+  auto adopted = store_[0]->AdoptPin(Id(1), fetched[0].offset(), fetched[0].size());
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_TRUE(Matches(adopted->data(), adopted->size(), 5));
+  // The pin keeps a freed object until the requester lets go, as any view does.
+  Free(0, {Id(1).Binary()});
+  EXPECT_EQ(store_[0]->stats().num_objects, 1u);
+  adopted->Reset();
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, PinForRequesterOfALocalObjectAndOnlyWhenAsked) {
+  Build();
+  Put(0, Id(1), 1000, 7);
+  Fetch(kProcessSlot, Id(1), 0, 1000, 1, /*pin=*/false);
+  Fetch(kOtherProcessSlot, Id(1), 0, 1000, 2, /*pin=*/true);
+  DeliverAll();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_FALSE(Fetched(kProcessSlot)[0].pinned());
+  ASSERT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
+  rpc::ObjectFetched pinned = Fetched(kOtherProcessSlot)[0];
+  ASSERT_TRUE(pinned.pinned());
+  EXPECT_EQ(store_[0]->stats().num_pinned, 1u);
+  auto view = store_[0]->Get(Id(1));
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(pinned.offset(), view->offset());
+  EXPECT_EQ(pinned.size(), 1000u);
+  view->Reset();
+  ASSERT_TRUE(store_[0]->Release(Id(1)).ok());  // the requester's release
+  EXPECT_EQ(store_[0]->stats().num_pinned, 0u);
+}
+
+TEST_F(ObjectManagerTest, FailedFetchHandsNoPinOver) {
+  Build();
+  Fetch(kProcessSlot, Id(7), 1, 1000, 1, /*pin=*/true);  // not on node 1
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_NE(fetched[0].error(), "");
+  EXPECT_FALSE(fetched[0].pinned());
+  EXPECT_EQ(store_[0]->stats().num_pinned, 0u);
+  ExpectNothingHeld();
 }
 
 TEST_F(ObjectManagerTest, TwoWaitersShareOnePull) {
