@@ -133,9 +133,11 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
   auto deadline = std::chrono::steady_clock::now() + config_.store_full_timeout;
   auto backoff = std::chrono::microseconds(500);
   std::string spill_note;  // why the raylet could not spill, for the final error
+  uint64_t offset = 0;
   for (;;) {
     auto buffer = store_->Create(*parsed, size);
     if (buffer.ok()) {
+      offset = buffer->offset;
       try {
         write(reinterpret_cast<char*>(buffer->data));
       } catch (...) {
@@ -185,6 +187,7 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
   value.set_in_store(true);
   value.set_node(config_.node);
   value.set_size(size);
+  value.set_offset(offset);  // lets another node's raylet start reading at once
   return value;
 }
 
@@ -266,6 +269,7 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     f->set_node(entry.value.node());
     f->set_size(entry.value.size());
     f->set_pin_for_requester(true);
+    if (entry.value.has_offset()) f->set_offset_hint(entry.value.offset());
     auto parsed = ObjectId::FromBinary(id);
     if (parsed.ok()) *f->mutable_owner() = OwnerOf(*parsed);
     out.push_back(std::move(fetch));

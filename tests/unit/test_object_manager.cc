@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,7 +133,7 @@ class ObjectManagerTest : public ::testing::Test {
   }
 
   void Fetch(int slot, const ObjectId& id, int from_node, uint64_t size, uint64_t request_id = 1,
-             bool pin = false) {
+             bool pin = false, std::optional<uint64_t> offset_hint = std::nullopt) {
     rpc::Envelope e;
     *e.mutable_src() = MakeAddress(0, slot);
     *e.mutable_dst() = MakeAddress(0, kRayletSlot);
@@ -143,6 +144,7 @@ class ObjectManagerTest : public ::testing::Test {
     m->set_size(size);
     *m->mutable_owner() = Owner();
     m->set_pin_for_requester(pin);
+    if (offset_hint) m->set_offset_hint(*offset_hint);
     om_[0]->Handle(e);
   }
 
@@ -368,6 +370,100 @@ TEST_F(ObjectManagerTest, FailedFetchHandsNoPinOver) {
   EXPECT_FALSE(fetched[0].pinned());
   EXPECT_EQ(store_[0]->stats().num_pinned, 0u);
   ExpectNothingHeld();
+}
+
+// Issue 7 (cross-node Get latency): with the creator's offset in the FetchObject, the puller
+// reads at once, beside the PullRequest; the reply only confirms.
+TEST_F(ObjectManagerTest, EarlyReadsAtTheCreatorsOffsetAreNotDoneTwice) {
+  Build();
+  Put(1, Id(100), 3 * kMiB + 5, 1);  // so the object of interest is not at offset 0
+  Put(1, Id(1), 3 * kMiB, 99);
+  const uint64_t offset = store_[1]->Get(Id(1))->offset();
+  Fetch(kProcessSlot, Id(1), 1, 3 * kMiB, 1, false, offset);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 3u);  // before any message was delivered
+  reader_[0].CompleteAll();
+  EXPECT_FALSE(om_[0]->Tick());  // all landed; the reply decides
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  EXPECT_EQ(reader_[0].started().size(), 3u);
+  EXPECT_EQ(reader_[0].started().front().offset, offset);
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  EXPECT_EQ(om_[0]->stats().early_reads, 1u);
+  EXPECT_EQ(om_[0]->stats().early_misses, 0u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, EarlyReadsAtAWrongOffsetAreDoneAgainOnceLanded) {
+  Build();
+  Put(1, Id(100), 3 * kMiB + 5, 1);
+  Put(1, Id(1), 3 * kMiB, 99);
+  const uint64_t wrong = store_[1]->Get(Id(100))->offset();
+  Fetch(kProcessSlot, Id(1), 1, 3 * kMiB, 1, false, wrong);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 3u);
+  reader_[0].CompleteOldest(1);
+  DeliverAll();  // the reply names another offset while two early reads are still in flight
+  EXPECT_EQ(reader_[0].started().size(), 3u);  // nothing new until they have landed
+  reader_[0].CompleteAll();
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  ASSERT_EQ(reader_[0].started().size(), 6u);
+  EXPECT_EQ(reader_[0].started()[3].offset, store_[1]->Get(Id(1))->offset());
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  EXPECT_EQ(om_[0]->stats().early_misses, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, EarlyReadsOfAnObjectSpilledSinceAreDoneAgain) {
+  Build(8 * kMiB, 8 * kMiB);
+  EnableSpill();
+  Put(1, Id(1), 6 * kMiB, 7);
+  const uint64_t offset = store_[1]->Get(Id(1))->offset();
+  ASSERT_TRUE(spill_[1]->MakeRoom(8 * kMiB).ok());  // spilled: its bytes there are gone
+  ASSERT_FALSE(store_[1]->Contains(Id(1)));
+  Fetch(kProcessSlot, Id(1), 1, 6 * kMiB, 1, false, offset);
+  Pump();  // restored at the source, maybe at the same offset: read again all the same
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  EXPECT_EQ(reader_[0].started().size(), 10u);  // 4 early (the budget), then all 6 again
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 7));
+  EXPECT_EQ(om_[0]->stats().early_misses, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, AnErrorReplyAfterEarlyReadsFailsOnceTheyLanded) {
+  Build();
+  Put(1, Id(100), kMiB, 1);
+  Fetch(kProcessSlot, Id(7), 1, kMiB, 1, false, 0);  // id 7 is not there; offset 0 is in range
+  EXPECT_EQ(reader_[0].reads_in_flight(), 1u);
+  DeliverAll();
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());  // its buffer still receives bytes
+  reader_[0].CompleteAll();
+  om_[0]->Tick();
+  DeliverAll();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_TRUE(Has(fetched[0].error(), "freed or lost")) << fetched[0].error();
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);  // the source pinned nothing
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, AnOffsetHintOutsideTheWindowIsNotUsed) {
+  Build();
+  Put(1, Id(1), kMiB, 3);
+  Fetch(kProcessSlot, Id(1), 1, kMiB, 1, false, 32 * kMiB - 64);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 0u);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 3));
+  EXPECT_EQ(om_[0]->stats().early_reads, 0u);
 }
 
 TEST_F(ObjectManagerTest, TwoWaitersShareOnePull) {
