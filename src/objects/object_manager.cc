@@ -37,7 +37,8 @@ std::string ObjectManagerStats::ToString() const {
          " failed, " + std::to_string(pulls_in_flight) + " in flight; " +
          std::to_string(bytes_pulled) + " bytes pulled; " + std::to_string(pulls_served) +
          " served (" + std::to_string(objects_pinned_for_peers) + " still pinned); " +
-         std::to_string(messages_rejected) + " messages rejected";
+         std::to_string(messages_rejected) + " messages rejected; " + std::to_string(early_reads) +
+         " read early (" + std::to_string(early_misses) + " read again)";
 }
 
 bool ObjectManager::IdLess::operator()(const ObjectId& a, const ObjectId& b) const {
@@ -128,7 +129,7 @@ ObjectManagerStats ObjectManager::stats() const {
 
 void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   const rpc::FetchObject& m = envelope.fetch_object();
-  const Waiter waiter{envelope.src(), envelope.request_id()};
+  const Waiter waiter{envelope.src(), envelope.request_id(), m.pin_for_requester()};
   StatusOr<ObjectId> id = ObjectId::FromBinary(m.object_id());
   if (!id.ok()) {
     Reject("FetchObject from " + AddressText(envelope.src()) + ": " + id.status().message());
@@ -192,6 +193,7 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   pull.id = *id;
   pull.source_node = m.node();
   pull.size = m.size();
+  if (m.has_offset_hint()) pull.offset_hint = m.offset_hint();
   pull.has_owner = m.has_owner();
   if (pull.has_owner) pull.owner = m.owner();
   pull.waiters.push_back(waiter);
@@ -225,6 +227,18 @@ Status ObjectManager::TryCreate(Pull& pull) {
   out.mutable_pull_request()->set_object_id(pull.id.Binary());
   out.mutable_pull_request()->set_pull_id(pull.pull_id);
   send_(out);
+  // Read from where the creator put it now, without waiting a round trip for the source to
+  // confirm: the object seldom moves (only a spill does that), and the reply says whether it
+  // did. The range is checked like a reply's; a hint outside the window is just not used.
+  StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
+  if (pull.offset_hint && window.ok() &&
+      CheckReadRange(pull.source_node, *window, *pull.offset_hint, pull.size).ok()) {
+    pull.early = true;
+    pull.remote_offset = *pull.offset_hint;
+    ++stats_.early_reads;
+    read_turns_.push_back(pull.pull_id);
+    StartReads();
+  }
   return Status::Ok();
 }
 
@@ -316,6 +330,9 @@ void ObjectManager::OnPullRequest(const rpc::Envelope& envelope) {
     } else {
       reply->set_offset(view->offset());
       reply->set_size(view->size());
+      // A spill is the only way an object leaves the store before it is freed, and a spilled
+      // object stays known as such until it is freed: so not spilled means never moved.
+      reply->set_unmoved(!spill_ || !spill_->IsSpilled(*id));
       served_.emplace(key, std::move(*view));
       ++stats_.pulls_served;
     }
@@ -408,6 +425,26 @@ void ObjectManager::OnPullReply(const rpc::Envelope& envelope) {
   } else if (!range.ok()) {
     Reject("PullReply for pull " + std::to_string(pull_id) + ": " + range.message());
     FailPull(pull, what + range.message());
+  } else if (pull.early) {
+    pull.early = false;
+    pull.state = PullState::kTransferring;
+    if (m.unmoved() && m.offset() == pull.remote_offset) {
+      FinishIfDone(pull_id);  // the early reads are the object's bytes: maybe all landed
+      return;
+    }
+    // It moved: what was read (or is still landing) is not the object. No read of it starts
+    // again until those have landed, then all of it is read from where it is now.
+    ++stats_.early_misses;
+    read_turns_.erase(std::remove(read_turns_.begin(), read_turns_.end(), pull_id),
+                      read_turns_.end());
+    pull.remote_offset = m.offset();
+    if (pull.reads_in_flight > 0) {
+      pull.restart_pending = true;
+      return;
+    }
+    RestartReads(pull);
+    StartReads();
+    return;
   } else {
     pull.state = PullState::kTransferring;
     pull.remote_offset = m.offset();
@@ -416,6 +453,13 @@ void ObjectManager::OnPullReply(const rpc::Envelope& envelope) {
     return;
   }
   FinishIfDone(pull_id);
+}
+
+void ObjectManager::RestartReads(Pull& pull) {
+  pull.restart_pending = false;
+  pull.next_byte = 0;
+  pull.bytes_done = 0;
+  read_turns_.push_back(pull.pull_id);
 }
 
 void ObjectManager::StartReads() {
@@ -454,11 +498,15 @@ void ObjectManager::PollReads() {
     reads_.erase(reads_.begin() + static_cast<std::ptrdiff_t>(i));
     Pull& pull = pulls_.at(read.pull_id);  // a pull ends only once its reads have landed
     --pull.reads_in_flight;
-    if (done.ok()) {
-      pull.bytes_done += read.bytes;
-    } else {
+    if (!done.ok()) {
       FailPull(pull, "reading object " + pull.id.Hex() + " from node " +
                          std::to_string(pull.source_node) + " failed: " + done.status().message());
+    } else if (!pull.restart_pending) {
+      pull.bytes_done += read.bytes;
+    }
+    // Started by the next StartReads (Tick), so that this pull cannot end under our feet.
+    if (pull.restart_pending && pull.reads_in_flight == 0 && pull.failure.empty()) {
+      RestartReads(pull);
     }
     FinishIfDone(read.pull_id);
   }
@@ -485,8 +533,8 @@ void ObjectManager::FailPull(Pull& pull, std::string error) {
 void ObjectManager::FinishIfDone(uint64_t pull_id) {
   const Pull& pull = pulls_.at(pull_id);
   if (pull.reads_in_flight > 0) return;
-  if (pull.failure.empty() &&
-      !(pull.state == PullState::kTransferring && pull.bytes_done == pull.size)) {
+  if (pull.failure.empty() && (pull.restart_pending || pull.state != PullState::kTransferring ||
+                               pull.bytes_done != pull.size)) {
     return;
   }
   FinishPull(pull_id);
@@ -540,8 +588,22 @@ void ObjectManager::Reply(const Waiter& waiter, const std::string& object_id,
   rpc::Envelope out = From();
   *out.mutable_dst() = waiter.address;
   out.set_request_id(waiter.request_id);
-  out.mutable_object_fetched()->set_object_id(object_id);
-  out.mutable_object_fetched()->set_error(error);
+  rpc::ObjectFetched* fetched = out.mutable_object_fetched();
+  fetched->set_object_id(object_id);
+  fetched->set_error(error);
+  StatusOr<ObjectId> id = ObjectId::FromBinary(object_id);
+  if (error.empty() && waiter.pin && id.ok()) {
+    // The requester reads it next: pin it here, on this loop, where the object's table page is
+    // warm (the requester's first touch of it cost tens of microseconds on the test VM), and
+    // hand the pin over. Not pinned (freed meanwhile): the requester's own Get says why.
+    StatusOr<ObjectView> view = store_->Get(*id);
+    if (view.ok()) {
+      fetched->set_pinned(true);
+      fetched->set_offset(view->offset());
+      fetched->set_size(view->size());
+      view->Leak();  // released by the requester
+    }
+  }
   send_(out);
 }
 

@@ -9,6 +9,12 @@
 //                            raylet A --PullDone--> raylet B (unpins)
 //   process <--ObjectFetched-- raylet A --ObjectLocation--> owner
 //
+// When the FetchObject carries the creator's offset, raylet A starts reading there together
+// with the PullRequest; the PullReply then only confirms (unmoved) or sends it to read again.
+// A process that asks with pin_for_requester gets the object pinned for it in the reply, with
+// its offset: its Get then touches no store metadata (docs/objects.md, "Getting an object
+// from another node").
+//
 // Thread-safety: single-threaded, driven by the raylet's event loop (Handle for each message,
 // Tick on every pass). `send` must not call back into the manager (queue, don't recurse).
 // Destruction order: the manager, then the reader (closing it waits for reads in flight into
@@ -20,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -58,6 +65,8 @@ struct ObjectManagerStats {
   uint64_t pulls_served = 0;     // PullRequests of other nodes answered with a pinned object
   uint64_t objects_pinned_for_peers = 0;  // served and not yet released by PullDone
   uint64_t messages_rejected = 0;         // malformed or unexpected messages (logged)
+  uint64_t early_reads = 0;   // pulls that read from the creator's offset before the reply
+  uint64_t early_misses = 0;  // ... whose object had moved: read again from the reply's offset
   std::string ToString() const;
 };
 
@@ -98,6 +107,7 @@ class ObjectManager {
   struct Waiter {
     rpc::Address address;
     uint64_t request_id = 0;
+    bool pin = false;  // FetchObject.pin_for_requester: the reply hands it a pin
   };
   enum class PullState {
     kWaitingForRoom,  // the local store is full: Create is retried until the deadline
@@ -120,6 +130,11 @@ class ObjectManager {
     bool reply_received = false;  // PullReply arrived
     bool source_pinned = false;   // ... without an error: the source pinned the object
     uint64_t remote_offset = 0;
+    std::optional<uint64_t> offset_hint;  // FetchObject.offset_hint: where the creator put it
+    // Reads started at offset_hint before the PullReply: the reply says whether they count.
+    bool early = false;
+    // The early reads were at the wrong place: read again once they have all landed.
+    bool restart_pending = false;
     uint64_t next_byte = 0;  // first byte not asked for yet
     uint64_t bytes_done = 0;
     int reads_in_flight = 0;
@@ -152,6 +167,9 @@ class ObjectManager {
   void RetryWaitingForRoom();
   // Starts reads while the in-flight budget allows, one per pull in turn.
   void StartReads();
+  // Reads the whole object again from remote_offset (none of its reads may be in flight); the
+  // caller starts them (StartReads).
+  void RestartReads(Pull& pull);
   void PollReads();
   // Marks the pull failed; it ends (FinishPull) once none of its reads is in flight.
   void FailPull(Pull& pull, std::string error);

@@ -131,9 +131,17 @@ class ObjectStore {
                                                        size_t capacity_bytes,
                                                        uint32_t max_objects = kDefaultMaxObjects,
                                                        bool prefault = true);
-  // Maps a segment made by Create (no unlink on destruction). `populate` pre-faults this
-  // process's page tables for the whole segment: worth it in a process that receives bulk
-  // data into the arena (MPI_Get), wasteful in every worker of a large store.
+  // A view owning a pin that another process of the node took for this one (the raylet, for a
+  // FetchObject with pin_for_requester), at `offset` with `size` bytes: no lock, no table
+  // lookup. InvalidArgument, and no view, when the range lies outside the arena; the caller
+  // then still owns the pin and must Release(id) it.
+  StatusOr<ObjectView> AdoptPin(const ObjectId& id, uint64_t offset, size_t size);
+
+  // Maps a segment made by Create (no unlink on destruction). The header, table and block
+  // descriptors are always pre-faulted (a first touch of a table page costs tens of us on a
+  // virtualised node, in the middle of a Get). `populate` pre-faults this process's page
+  // tables for the whole segment: worth it in a process that receives bulk data into the
+  // arena (MPI_Get), wasteful in every worker of a large store.
   static StatusOr<std::unique_ptr<ObjectStore>> Attach(const std::string& name,
                                                        bool populate = false);
 
@@ -173,7 +181,8 @@ class ObjectStore {
   bool Contains(const ObjectId& id);
 
   Stats stats(size_t top_k = 10);
-  // Arena bytes held by objects: cheap (no table scan), for a check on every loop pass.
+  // Arena bytes held by objects: cheap (no lock, no table scan), for a check on every loop
+  // pass; a snapshot that may be stale by the time it returns.
   size_t bytes_in_use();
   // Changes whenever an object is sealed, pinned, released or freed (its LRU clock and its
   // bytes in use): the same stamp means the same spill candidates. Cheap.

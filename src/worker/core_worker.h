@@ -131,6 +131,9 @@ class CoreWorker : public internal::Runtime {
     bool fetching = false;  // FetchObject sent to our raylet
     std::string fetch_error;
     std::vector<Waiter*> fetch_waiters;
+    // A pin our raylet took for us with ObjectFetched: the next Fetched uses it instead of a
+    // store lookup (released with the entry if nobody does).
+    ObjectView raylet_pin;
     // Owner, stored task results: the task that made it, to make it again if every copy is lost
     // (lineage reconstruction).
     std::optional<rpc::TaskSpec> lineage;
@@ -295,7 +298,7 @@ class CoreWorker : public internal::Runtime {
   // True if this node's store has the object now (not spilled, not freed). Takes no lock.
   bool IsInLocalStore(const std::string& id) const;
   // The bytes of a ready object, kept alive by the result's holder.
-  internal::FetchedObject Fetched(const std::string& id, const ObjectEntry& entry);
+  internal::FetchedObject Fetched(const std::string& id, ObjectEntry& entry);
   // Frees (owner) or forgets (borrower) an object nobody here refers to any more.
   // Releases are noted while handling and done at the end (FlushReleases), never in the middle
   // of code that still holds a reference to the entry.

@@ -133,9 +133,11 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
   auto deadline = std::chrono::steady_clock::now() + config_.store_full_timeout;
   auto backoff = std::chrono::microseconds(500);
   std::string spill_note;  // why the raylet could not spill, for the final error
+  uint64_t offset = 0;
   for (;;) {
     auto buffer = store_->Create(*parsed, size);
     if (buffer.ok()) {
+      offset = buffer->offset;
       try {
         write(reinterpret_cast<char*>(buffer->data));
       } catch (...) {
@@ -185,6 +187,7 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
   value.set_in_store(true);
   value.set_node(config_.node);
   value.set_size(size);
+  value.set_offset(offset);  // lets another node's raylet start reading at once
   return value;
 }
 
@@ -265,6 +268,8 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     f->set_object_id(id);
     f->set_node(entry.value.node());
     f->set_size(entry.value.size());
+    f->set_pin_for_requester(true);
+    if (entry.value.has_offset()) f->set_offset_hint(entry.value.offset());
     auto parsed = ObjectId::FromBinary(id);
     if (parsed.ok()) *f->mutable_owner() = OwnerOf(*parsed);
     out.push_back(std::move(fetch));
@@ -296,6 +301,18 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
 }
 
 void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {
+  // A pin the raylet took for us is ours from here: adopted into the entry, or released now.
+  ObjectView pin;
+  auto parsed = ObjectId::FromBinary(fetched.object_id());
+  if (fetched.pinned() && parsed.ok()) {
+    auto adopted = store_->AdoptPin(*parsed, fetched.offset(), fetched.size());
+    if (adopted.ok()) {
+      pin = std::move(*adopted);
+    } else {
+      RAYMPI_LOG_ERROR("ObjectFetched with a bad pin: {}", adopted.status().ToString());
+      (void)store_->Release(*parsed);
+    }
+  }
   auto it = objects_.find(fetched.object_id());
   if (it == objects_.end()) return;
   ObjectEntry& entry = it->second;
@@ -303,6 +320,7 @@ void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {
   if (fetched.error().empty()) {
     entry.local = true;
     entry.fetch_error.clear();
+    if (pin.valid()) entry.raylet_pin = std::move(pin);
   } else {
     entry.fetch_error = fetched.error();
   }
@@ -317,7 +335,7 @@ bool CoreWorker::IsInLocalStore(const std::string& id) const {
   return parsed.ok() && store_->Contains(*parsed);
 }
 
-internal::FetchedObject CoreWorker::Fetched(const std::string& id, const ObjectEntry& entry) {
+internal::FetchedObject CoreWorker::Fetched(const std::string& id, ObjectEntry& entry) {
   const rpc::ObjectValue& v = entry.value;
   internal::FetchedObject f;
   f.type = v.type();
@@ -334,7 +352,9 @@ internal::FetchedObject CoreWorker::Fetched(const std::string& id, const ObjectE
   }
   auto parsed = ObjectId::FromBinary(id);
   StatusOr<ObjectView> view =
-      parsed.ok() ? store_->Get(*parsed) : StatusOr<ObjectView>(parsed.status());
+      entry.raylet_pin.valid()
+          ? StatusOr<ObjectView>(std::move(entry.raylet_pin))
+          : (parsed.ok() ? store_->Get(*parsed) : StatusOr<ObjectView>(parsed.status()));
   if (!view.ok()) {
     throw ObjectLostError("raympi::Get: object " + DescribeObjectId(id) + " (" +
                           std::to_string(v.size()) + " bytes) is not in node " +

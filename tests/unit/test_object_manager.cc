@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -131,7 +132,8 @@ class ObjectManagerTest : public ::testing::Test {
     ASSERT_TRUE(store_[node]->Seal(id).ok());
   }
 
-  void Fetch(int slot, const ObjectId& id, int from_node, uint64_t size, uint64_t request_id = 1) {
+  void Fetch(int slot, const ObjectId& id, int from_node, uint64_t size, uint64_t request_id = 1,
+             bool pin = false, std::optional<uint64_t> offset_hint = std::nullopt) {
     rpc::Envelope e;
     *e.mutable_src() = MakeAddress(0, slot);
     *e.mutable_dst() = MakeAddress(0, kRayletSlot);
@@ -141,6 +143,8 @@ class ObjectManagerTest : public ::testing::Test {
     m->set_node(from_node);
     m->set_size(size);
     *m->mutable_owner() = Owner();
+    m->set_pin_for_requester(pin);
+    if (offset_hint) m->set_offset_hint(*offset_hint);
     om_[0]->Handle(e);
   }
 
@@ -309,6 +313,157 @@ TEST_F(ObjectManagerTest, RemotePullCopiesEveryChunkAndCleansUp) {
   Pump();
   EXPECT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+}
+
+// Issue 7 (cross-node Get latency): a requester that asks for it gets the object pinned for it
+// with its offset, so its Get needs no store lookup; the pin is its to release.
+TEST_F(ObjectManagerTest, PinForRequesterHandsAPinOverAfterAPull) {
+  Build();
+  Put(1, Id(1), 2 * kMiB + 3, 5);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB + 3, 1, /*pin=*/true);
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  ASSERT_TRUE(fetched[0].pinned());
+  EXPECT_EQ(fetched[0].size(), 2 * kMiB + 3);
+  EXPECT_EQ(store_[0]->stats().num_pinned, 1u);  // held for the requester, nobody else
+  auto adopted = store_[0]->AdoptPin(Id(1), fetched[0].offset(), fetched[0].size());
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_TRUE(Matches(adopted->data(), adopted->size(), 5));
+  // The pin keeps a freed object until the requester lets go, as any view does.
+  Free(0, {Id(1).Binary()});
+  EXPECT_EQ(store_[0]->stats().num_objects, 1u);
+  adopted->Reset();
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, PinForRequesterOfALocalObjectAndOnlyWhenAsked) {
+  Build();
+  Put(0, Id(1), 1000, 7);
+  Fetch(kProcessSlot, Id(1), 0, 1000, 1, /*pin=*/false);
+  Fetch(kOtherProcessSlot, Id(1), 0, 1000, 2, /*pin=*/true);
+  DeliverAll();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_FALSE(Fetched(kProcessSlot)[0].pinned());
+  ASSERT_EQ(Fetched(kOtherProcessSlot).size(), 1u);
+  rpc::ObjectFetched pinned = Fetched(kOtherProcessSlot)[0];
+  ASSERT_TRUE(pinned.pinned());
+  EXPECT_EQ(store_[0]->stats().num_pinned, 1u);
+  auto view = store_[0]->Get(Id(1));
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(pinned.offset(), view->offset());
+  EXPECT_EQ(pinned.size(), 1000u);
+  view->Reset();
+  ASSERT_TRUE(store_[0]->Release(Id(1)).ok());  // the requester's release
+  EXPECT_EQ(store_[0]->stats().num_pinned, 0u);
+}
+
+TEST_F(ObjectManagerTest, FailedFetchHandsNoPinOver) {
+  Build();
+  Fetch(kProcessSlot, Id(7), 1, 1000, 1, /*pin=*/true);  // not on node 1
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_NE(fetched[0].error(), "");
+  EXPECT_FALSE(fetched[0].pinned());
+  EXPECT_EQ(store_[0]->stats().num_pinned, 0u);
+  ExpectNothingHeld();
+}
+
+// Issue 7 (cross-node Get latency): with the creator's offset in the FetchObject, the puller
+// reads at once, beside the PullRequest; the reply only confirms.
+TEST_F(ObjectManagerTest, EarlyReadsAtTheCreatorsOffsetAreNotDoneTwice) {
+  Build();
+  Put(1, Id(100), 3 * kMiB + 5, 1);  // so the object of interest is not at offset 0
+  Put(1, Id(1), 3 * kMiB, 99);
+  const uint64_t offset = store_[1]->Get(Id(1))->offset();
+  Fetch(kProcessSlot, Id(1), 1, 3 * kMiB, 1, false, offset);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 3u);  // before any message was delivered
+  reader_[0].CompleteAll();
+  EXPECT_FALSE(om_[0]->Tick());  // all landed; the reply decides
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  EXPECT_EQ(reader_[0].started().size(), 3u);
+  EXPECT_EQ(reader_[0].started().front().offset, offset);
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  EXPECT_EQ(om_[0]->stats().early_reads, 1u);
+  EXPECT_EQ(om_[0]->stats().early_misses, 0u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, EarlyReadsAtAWrongOffsetAreDoneAgainOnceLanded) {
+  Build();
+  Put(1, Id(100), 3 * kMiB + 5, 1);
+  Put(1, Id(1), 3 * kMiB, 99);
+  const uint64_t wrong = store_[1]->Get(Id(100))->offset();
+  Fetch(kProcessSlot, Id(1), 1, 3 * kMiB, 1, false, wrong);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 3u);
+  reader_[0].CompleteOldest(1);
+  DeliverAll();  // the reply names another offset while two early reads are still in flight
+  EXPECT_EQ(reader_[0].started().size(), 3u);  // nothing new until they have landed
+  reader_[0].CompleteAll();
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  ASSERT_EQ(reader_[0].started().size(), 6u);
+  EXPECT_EQ(reader_[0].started()[3].offset, store_[1]->Get(Id(1))->offset());
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  EXPECT_EQ(om_[0]->stats().early_misses, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, EarlyReadsOfAnObjectSpilledSinceAreDoneAgain) {
+  Build(8 * kMiB, 8 * kMiB);
+  EnableSpill();
+  Put(1, Id(1), 6 * kMiB, 7);
+  const uint64_t offset = store_[1]->Get(Id(1))->offset();
+  ASSERT_TRUE(spill_[1]->MakeRoom(8 * kMiB).ok());  // spilled: its bytes there are gone
+  ASSERT_FALSE(store_[1]->Contains(Id(1)));
+  Fetch(kProcessSlot, Id(1), 1, 6 * kMiB, 1, false, offset);
+  Pump();  // restored at the source, maybe at the same offset: read again all the same
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  EXPECT_EQ(reader_[0].started().size(), 10u);  // 4 early (the budget), then all 6 again
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 7));
+  EXPECT_EQ(om_[0]->stats().early_misses, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, AnErrorReplyAfterEarlyReadsFailsOnceTheyLanded) {
+  Build();
+  Put(1, Id(100), kMiB, 1);
+  Fetch(kProcessSlot, Id(7), 1, kMiB, 1, false, 0);  // id 7 is not there; offset 0 is in range
+  EXPECT_EQ(reader_[0].reads_in_flight(), 1u);
+  DeliverAll();
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());  // its buffer still receives bytes
+  reader_[0].CompleteAll();
+  om_[0]->Tick();
+  DeliverAll();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_TRUE(Has(fetched[0].error(), "freed or lost")) << fetched[0].error();
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);  // the source pinned nothing
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, AnOffsetHintOutsideTheWindowIsNotUsed) {
+  Build();
+  Put(1, Id(1), kMiB, 3);
+  Fetch(kProcessSlot, Id(1), 1, kMiB, 1, false, 32 * kMiB - 64);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 0u);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 3));
+  EXPECT_EQ(om_[0]->stats().early_reads, 0u);
 }
 
 TEST_F(ObjectManagerTest, TwoWaitersShareOnePull) {

@@ -129,6 +129,37 @@ TEST_F(ObjectStoreTest, CreateSealGetRoundTrip) {
   EXPECT_TRUE(store->Seal(Id(1)).code() == StatusCode::kInvalidArgument);  // sealed once
 }
 
+// A pin taken in one mapping (the raylet's) and handed to another process (a FetchObject
+// reply) becomes a view there without a table lookup; a range outside the arena is refused.
+TEST_F(ObjectStoreTest, AdoptPinMakesAViewThatReleasesThePin) {
+  auto store = MustCreate(1 << 20);
+  ASSERT_TRUE(store);
+  Put(store.get(), Id(9), 4096, 3);  // so the object of interest is not at offset 0
+  Put(store.get(), Id(1), 5000, 11);
+  auto taken = store->Get(Id(1));
+  ASSERT_TRUE(taken.ok());
+  const uint64_t offset = taken->offset();
+  taken->Leak();  // handed over
+
+  auto peer = ObjectStore::Attach(last_name_);
+  ASSERT_TRUE(peer.ok()) << peer.status().ToString();
+  EXPECT_EQ((*peer)->AdoptPin(Id(1), (1 << 20) - 64, 128).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ((*peer)->AdoptPin(Id(1), UINT64_MAX - 10, 100).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ((*peer)->AdoptPin(Id(1), offset + 1, 100).status().code(),
+            StatusCode::kInvalidArgument);  // not a block boundary
+  auto adopted = (*peer)->AdoptPin(Id(1), offset, 5000);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_TRUE(Matches(adopted->data(), adopted->size(), 11));
+  EXPECT_EQ(store->stats().num_pinned, 1u);
+  ASSERT_TRUE(store->Delete(Id(1)).ok());  // pinned: kept until the adopted view goes
+  EXPECT_EQ(store->stats().num_objects, 2u);
+  adopted->Reset();
+  EXPECT_EQ(store->stats().num_objects, 1u);
+  EXPECT_EQ(store->stats().num_pinned, 0u);
+}
+
 TEST_F(ObjectStoreTest, GetBeforeSealIsNotFound) {
   auto store = MustCreate(1 << 16);
   ASSERT_TRUE(store);
