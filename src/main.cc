@@ -69,7 +69,7 @@ constexpr double kDefaultStoreShare = 0.3;
 
 // The launcher's rank, read before MPI_Init so only one rank prints a usage error.
 int LauncherRank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID", "PMI_RANK"}) {
     if (const char* v = std::getenv(name)) return std::atoi(v);
   }
   return 0;
@@ -85,7 +85,8 @@ bool LaunchedBySrun() {
 // This rank's place among the ranks of its host, before MPI_Init (-1: not started by a
 // launcher that says, e.g. a singleton).
 int LauncherLocalRank() {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "PMIX_LOCAL_RANK"}) {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "PMIX_LOCAL_RANK", "MPI_LOCALRANKID"}) {
     if (const char* v = std::getenv(name)) return std::atoi(v);
   }
   return -1;
