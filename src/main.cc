@@ -489,7 +489,11 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     RemoveStaleShm();
     ShmBus::Options options;
     options.name = "/" + bus_prefix;
-    options.num_slots = kBusSlots;
+    // A mailbox per process; a node of many pre-launched ranks needs one for each, and room
+    // for replacements of dead workers (new slots).
+    const int bus_slots =
+        flags.prelaunched ? std::max(kBusSlots, 2 * (workers_of_my_node + 2)) : kBusSlots;
+    options.num_slots = bus_slots;
     options.ring_bytes = 256 << 10;
     auto created = ShmBus::Create(options);
     if (!created.ok()) {
@@ -550,7 +554,7 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     } else {
       launcher = std::make_unique<MpiSpawnLauncher>();
     }
-    pool = std::make_unique<WorkerPool>(launcher.get(), base, first_worker_slot, kBusSlots);
+    pool = std::make_unique<WorkerPool>(launcher.get(), base, first_worker_slot, bus_slots);
     config.node = layout.my_node;
     config.rank = layout.rank;
     config.resources = *resources;
