@@ -36,6 +36,7 @@
 #include "raylet_rank/node_manager.h"
 #include "raylet_rank/node_resources.h"
 #include "raylet_rank/prelaunched_launcher.h"
+#include "raylet_rank/prelaunched_layout.h"
 #include "raylet_rank/prelaunched_supervisor.h"
 #include "raylet_rank/worker_launcher.h"
 #include "raylet_rank/worker_pool.h"
@@ -362,54 +363,21 @@ std::chrono::milliseconds NodeTimeout() {
   return std::chrono::milliseconds(ms != nullptr ? std::max(1, std::atoi(ms)) : 10000);
 }
 
-// No-spawn mode: what every rank of the job must agree on before any process starts. Returns
-// the problem and its fix, or "" when the layout works.
-std::string CheckPrelaunchedLayout(const Flags& flags, const Layout& layout,
-                                   const std::vector<int>& raylet_candidate) {
-  std::vector<int> ranks_of_node(layout.raylet_rank_of_node.size(), 0);
-  for (int node : layout.node_of_rank) ++ranks_of_node[node];
-  if (ranks_of_node[0] < 2) {
-    return "no-spawn mode (--prelaunched, or srun direct launch) needs at least 2 ranks on "
-           "node 0, its raylet and the driver, plus one rank per worker; node 0 has " +
-           std::to_string(ranks_of_node[0]) + ". Ask for more ranks, e.g. 'mpirun -n 4 raympi " +
-           "--prelaunched ./app' or 'srun -n 4 raympi ./app' (raylet, driver and 2 workers)" +
-           (flags.ranks_per_node > 0 ? ", and --ranks-per-node 2 or more" : "");
-  }
-  for (int r = 0; r < layout.size; ++r) {
-    const int node = layout.node_of_rank[r];
-    const int raylet = layout.raylet_rank_of_node[node];
-    if ((r == raylet) != (raylet_candidate[r] != 0)) {
-      return "no-spawn mode picks each node's raylet before MPI_Init as the first rank of its "
-             "host, but rank " +
-             std::to_string(r) + " of node " + std::to_string(node) +
-             " disagrees: map the ranks of a host to consecutive ranks (mpirun --map-by slot, "
-             "srun --distribution=block)";
-    }
-    if (layout.host_of_rank[r] != layout.host_of_rank[raylet]) {
-      return "--ranks-per-node " + std::to_string(flags.ranks_per_node) + " puts rank " +
-             std::to_string(r) + " on another host than its node's raylet (rank " +
-             std::to_string(raylet) +
-             "); in no-spawn mode a node's ranks share its memory: choose a --ranks-per-node "
-             "that divides the ranks of each host";
-    }
-  }
-  return "";
+RankMap RankMapOf(const Flags& flags, const Layout& layout) {
+  return {layout.node_of_rank, layout.raylet_rank_of_node, layout.host_of_rank,
+          flags.ranks_per_node};
 }
 
 // A supervisor rank's place: its node's bus, and its slot among the node's other ranks.
-PrelaunchedPlace PlaceOfSupervisor(const Layout& layout, const std::string& job_key,
-                                   const std::vector<int>& pids) {
+PrelaunchedPlace PlaceOfSupervisor(const RankMap& map, const Layout& layout,
+                                   const std::string& job_key, const std::vector<int>& pids) {
   PrelaunchedPlace place;
   place.node = layout.my_node;
-  const int raylet = layout.raylet_rank_of_node[layout.my_node];
-  int index = 0;  // among the node's ranks that are not its raylet
-  for (int r = 0; r < layout.rank; ++r) {
-    index += layout.node_of_rank[r] == layout.my_node && r != raylet;
-  }
-  place.home_slot = 1 + index;  // the pool's slots: driver 1 and workers 2.. on node 0, else 1..
-  place.driver = layout.my_node == 0 && index == 0;
-  place.raylet_pid = pids[raylet];
-  place.bus_name = "/" + ShmPrefixOf(pids[raylet], job_key, layout.my_node);
+  const SupervisorSlot slot = SupervisorSlotOf(map, layout.rank);
+  place.driver = slot.driver;
+  place.home_slot = slot.home_slot;
+  place.raylet_pid = pids[layout.raylet_rank_of_node[layout.my_node]];
+  place.bus_name = "/" + ShmPrefixOf(place.raylet_pid, job_key, layout.my_node);
   return place;
 }
 
@@ -431,15 +399,14 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     MPI_Allgather(&candidate, 1, MPI_INT, candidates.data(), 1, MPI_INT, MPI_COMM_WORLD);
     int pid = static_cast<int>(getpid());
     MPI_Allgather(&pid, 1, MPI_INT, pids.data(), 1, MPI_INT, MPI_COMM_WORLD);
-    std::string problem = CheckPrelaunchedLayout(flags, layout, candidates);
+    std::string problem = CheckPrelaunchedLayout(RankMapOf(flags, layout), candidates);
     if (!problem.empty()) {  // every rank found the same: all leave, rank 0 says why
       EndWaitingProgram(waiting);
       if (layout.rank != 0) return 0;
       std::fprintf(stderr, "raympi: %s\n", problem.c_str());
       return kExitUsage;
     }
-    for (int node : layout.node_of_rank) workers_of_my_node += node == layout.my_node;
-    workers_of_my_node -= layout.my_node == 0 ? 2 : 1;
+    workers_of_my_node = PrelaunchedWorkersOf(RankMapOf(flags, layout), layout.my_node);
     if (layout.rank == 0) {
       RAYMPI_LOG_INFO("no-spawn mode: {} ranks on {} node(s) run the driver and {} worker(s)",
                       layout.size, layout.raylet_rank_of_node.size(),
@@ -581,8 +548,8 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     if (!is_raylet) {
       // This rank supervises the node's driver or a worker until the job's end; the raylets
       // tell it over the bus, so it runs no event loop.
-      bool abandoned =
-          RunPrelaunchedSupervisor(PlaceOfSupervisor(layout, job_key, pids), *waiting, [&] {
+      bool abandoned = RunPrelaunchedSupervisor(
+          PlaceOfSupervisor(RankMapOf(flags, layout), layout, job_key, pids), *waiting, [&] {
             std::vector<std::string> command = flags.command;
             command[0] = program;
             return command;
