@@ -32,8 +32,8 @@ pid_t StartProgram(char** argv, const std::string& bootstrap_argument, bool clos
   if (child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
-    signal(SIGPIPE, SIG_DFL);  // a pre-launched supervisor ignores it; the program must not
     if (close_fds) {
+      signal(SIGPIPE, SIG_DFL);  // a pre-launched supervisor ignores it; the program must not
       if (keep_fd < 3) {
         close_range(3, UINT_MAX, 0);
       } else {

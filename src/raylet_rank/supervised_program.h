@@ -17,7 +17,7 @@ namespace raympi {
 // Forks and execs argv[0] with `bootstrap_argument` inserted as its first argument; the child
 // gets SIGKILL when the supervisor dies (no orphans). With `close_fds`, the child keeps only
 // stdin/out/err and `keep_fd` (a supervisor that already joined MPI must not hand its sockets
-// on). Returns the child's pid, or -1 if fork failed.
+// on) and SIGPIPE back at its default. Returns the child's pid, or -1 if fork failed.
 pid_t StartProgram(char** argv, const std::string& bootstrap_argument, bool close_fds = false,
                    int keep_fd = -1);
 
