@@ -35,6 +35,9 @@
 #include "objects/spill_manager.h"
 #include "raylet_rank/node_manager.h"
 #include "raylet_rank/node_resources.h"
+#include "raylet_rank/prelaunched_launcher.h"
+#include "raylet_rank/prelaunched_layout.h"
+#include "raylet_rank/prelaunched_supervisor.h"
 #include "raylet_rank/worker_launcher.h"
 #include "raylet_rank/worker_pool.h"
 #include "raylet_rank/worker_supervisor.h"
@@ -59,6 +62,7 @@ struct Flags {
   bool object_store_prefault = false;
   std::string spill_dir;         // where each node's spill directory goes; "" = $TMPDIR or /tmp
   double spill_threshold = 0.8;  // share of the store in use at which spilling starts (Ray's)
+  bool prelaunched = false;      // no-spawn mode: the ranks are the driver and the workers
 };
 
 // Ray's default: 30% of the node's memory for its object store.
@@ -66,7 +70,7 @@ constexpr double kDefaultStoreShare = 0.3;
 
 // The launcher's rank, read before MPI_Init so only one rank prints a usage error.
 int LauncherRank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID", "PMI_RANK"}) {
     if (const char* v = std::getenv(name)) return std::atoi(v);
   }
   return 0;
@@ -79,12 +83,31 @@ bool LaunchedBySrun() {
   return std::getenv("SLURM_STEP_ID") != nullptr && std::getenv("OMPI_COMM_WORLD_RANK") == nullptr;
 }
 
-int UsageError(const std::string& message) {
-  if (LauncherRank() == 0) {
-    std::fprintf(stderr,
-                 "raympi: %s\nusage: mpirun -n N raympi [flags] ./app [args]  (raympi --help)\n",
-                 message.c_str());
+// This rank's place among the ranks of its host, before MPI_Init (-1: not started by a
+// launcher that says, e.g. a singleton).
+int LauncherLocalRank() {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "PMIX_LOCAL_RANK", "MPI_LOCALRANKID"}) {
+    if (const char* v = std::getenv(name)) return std::atoi(v);
   }
+  return -1;
+}
+
+// No-spawn mode decides before MPI_Init which ranks are raylets (each node's first rank: the
+// first of its host, or of its group of --ranks-per-node) and which fork the program. The
+// layout, computed after MPI_Init, checks that the guess holds.
+bool PrelaunchedRayletRank(const Flags& flags) {
+  if (flags.ranks_per_node > 0) return LauncherRank() % flags.ranks_per_node == 0;
+  return LauncherLocalRank() <= 0;
+}
+
+// Only rank 0 prints and fails: the others leave quietly with 0, so that mpirun, which ends
+// the job at the first failing rank, does not kill rank 0 before it has said why.
+int UsageError(const std::string& message) {
+  if (LauncherRank() != 0) return 0;
+  std::fprintf(stderr,
+               "raympi: %s\nusage: mpirun -n N raympi [flags] ./app [args]  (raympi --help)\n",
+               message.c_str());
   return kExitUsage;
 }
 
@@ -215,8 +238,9 @@ struct Layout {
   int my_node = 0;
   std::vector<int> node_of_rank;
   std::vector<int> raylet_rank_of_node;
-  int nodes_on_my_host = 1;  // virtual nodes that share this machine's memory
-  int index_on_my_host = 0;  // this node's slice of the machine
+  std::vector<int> host_of_rank;  // the lowest rank of each rank's host
+  int nodes_on_my_host = 1;       // virtual nodes that share this machine's memory
+  int index_on_my_host = 0;       // this node's slice of the machine
 };
 
 Layout ComputeLayout(int ranks_per_node) {
@@ -225,12 +249,11 @@ Layout ComputeLayout(int ranks_per_node) {
   MPI_Comm_size(MPI_COMM_WORLD, &layout.size);
   MPI_Comm shared;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
-  int key;
-  if (ranks_per_node > 0) {
-    key = layout.rank / ranks_per_node;
-  } else {
-    MPI_Allreduce(&layout.rank, &key, 1, MPI_INT, MPI_MIN, shared);  // lowest rank of the host
-  }
+  int host_key;
+  MPI_Allreduce(&layout.rank, &host_key, 1, MPI_INT, MPI_MIN, shared);  // lowest rank of the host
+  layout.host_of_rank.resize(layout.size);
+  MPI_Allgather(&host_key, 1, MPI_INT, layout.host_of_rank.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  int key = ranks_per_node > 0 ? layout.rank / ranks_per_node : host_key;
   std::vector<int> keys(layout.size);
   MPI_Allgather(&key, 1, MPI_INT, keys.data(), 1, MPI_INT, MPI_COMM_WORLD);
   std::vector<int> distinct = keys;
@@ -291,10 +314,15 @@ MPI_Comm SplitRaylets(const Layout& layout, bool is_raylet, std::map<int, int>* 
 // hosts without RDMA devices uses pt2pt, unless the user chose a component. Decided before
 // MPI_Init from the launcher's environment: the ranks on this host versus all ranks.
 void ChooseOneSidedComponent() {
+  if (std::getenv("OMPI_MCA_osc") != nullptr) return;
   const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
   const char* all = std::getenv("OMPI_COMM_WORLD_SIZE");
-  if (std::getenv("OMPI_MCA_osc") != nullptr || local == nullptr || all == nullptr) return;
-  if (std::atoi(local) >= std::atoi(all)) return;  // one host
+  const char* srun_nodes = std::getenv("SLURM_STEP_NUM_NODES");  // srun direct launch
+  if (local != nullptr && all != nullptr) {
+    if (std::atoi(local) >= std::atoi(all)) return;  // one host
+  } else if (srun_nodes == nullptr || !LaunchedBySrun() || std::atoi(srun_nodes) <= 1) {
+    return;
+  }
   std::error_code ec;
   std::filesystem::directory_iterator rdma("/sys/class/infiniband", ec);
   if (!ec && rdma != std::filesystem::directory_iterator()) return;  // IB/RoCE: rdma or ucx
@@ -335,15 +363,61 @@ std::chrono::milliseconds NodeTimeout() {
   return std::chrono::milliseconds(ms != nullptr ? std::max(1, std::atoi(ms)) : 10000);
 }
 
-int RunRank(const Flags& flags, const std::string& program) {
+RankMap RankMapOf(const Flags& flags, const Layout& layout) {
+  return {layout.node_of_rank, layout.raylet_rank_of_node, layout.host_of_rank,
+          flags.ranks_per_node};
+}
+
+// A supervisor rank's place: its node's bus, and its slot among the node's other ranks.
+PrelaunchedPlace PlaceOfSupervisor(const RankMap& map, const Layout& layout,
+                                   const std::string& job_key, const std::vector<int>& pids) {
+  PrelaunchedPlace place;
+  place.node = layout.my_node;
+  const SupervisorSlot slot = SupervisorSlotOf(map, layout.rank);
+  place.driver = slot.driver;
+  place.home_slot = slot.home_slot;
+  place.raylet_pid = pids[layout.raylet_rank_of_node[layout.my_node]];
+  place.bus_name = "/" + ShmPrefixOf(place.raylet_pid, job_key, layout.my_node);
+  return place;
+}
+
+int RunRank(const Flags& flags, const std::string& program, WaitingProgram* waiting) {
   Layout layout = ComputeLayout(flags.ranks_per_node);
   std::string job_key = MakeJobKey();
   bool is_gcs = layout.rank == 0;
   bool is_raylet = layout.raylet_rank_of_node[layout.my_node] == layout.rank;
-  std::string role = is_gcs      ? "gcs"
-                     : is_raylet ? "raylet-" + std::to_string(layout.my_node)
-                                 : "spare";
+  std::string role = is_gcs              ? "gcs"
+                     : is_raylet         ? "raylet-" + std::to_string(layout.my_node)
+                     : flags.prelaunched ? "supervisor-" + std::to_string(layout.my_node)
+                                         : "spare";
   InitLogging(role, flags.log_level);
+  std::vector<int> pids(layout.size);
+  int workers_of_my_node = 0;  // no-spawn mode: the node's ranks but its raylet and the driver
+  if (flags.prelaunched) {
+    int candidate = waiting->pid < 0 ? 1 : 0;  // did not fork the program: meant as raylet
+    std::vector<int> candidates(layout.size);
+    MPI_Allgather(&candidate, 1, MPI_INT, candidates.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    int pid = static_cast<int>(getpid());
+    MPI_Allgather(&pid, 1, MPI_INT, pids.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    std::string problem = CheckPrelaunchedLayout(RankMapOf(flags, layout), candidates);
+    if (!problem.empty()) {  // every rank found the same: all leave, rank 0 says why
+      EndWaitingProgram(waiting);
+      if (layout.rank != 0) return 0;
+      std::fprintf(stderr, "raympi: %s\n", problem.c_str());
+      return kExitUsage;
+    }
+    workers_of_my_node = PrelaunchedWorkersOf(RankMapOf(flags, layout), layout.my_node);
+    if (layout.rank == 0) {
+      RAYMPI_LOG_INFO("no-spawn mode: {} ranks on {} node(s) run the driver and {} worker(s)",
+                      layout.size, layout.raylet_rank_of_node.size(),
+                      layout.size - static_cast<int>(layout.raylet_rank_of_node.size()) - 1);
+      if (layout.size - static_cast<int>(layout.raylet_rank_of_node.size()) - 1 == 0) {
+        RAYMPI_LOG_WARN(
+            "no-spawn mode with no worker rank: tasks cannot run; ask for more ranks than "
+            "nodes + 1");
+      }
+    }
+  }
 
   MpiTransport transport(MPI_COMM_WORLD);
   RankLoopConfig loop_config;
@@ -361,7 +435,7 @@ int RunRank(const Flags& flags, const std::string& program) {
   std::unique_ptr<Hdf5SpillStorage> spill_storage;
   std::unique_ptr<SpillManager> spill;
   std::unique_ptr<ObjectManager> objects;
-  MpiSpawnLauncher launcher;
+  std::unique_ptr<WorkerLauncher> launcher;
   std::unique_ptr<WorkerPool> pool;
   std::unique_ptr<NodeManager> raylet;
   NodeManagerConfig config;
@@ -372,10 +446,21 @@ int RunRank(const Flags& flags, const std::string& program) {
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     if (flags.num_cpus > 0) resources->num_cpus = flags.num_cpus;
+    // A fixed pool runs at most one task per worker: offering more CPUs would queue tasks
+    // here that another node's idle workers could run.
+    if (flags.prelaunched && resources->num_cpus > workers_of_my_node) {
+      RAYMPI_LOG_INFO("node {} offers {} CPU(s): one per pre-launched worker", layout.my_node,
+                      workers_of_my_node);
+      resources->num_cpus = workers_of_my_node;
+    }
     RemoveStaleShm();
     ShmBus::Options options;
     options.name = "/" + bus_prefix;
-    options.num_slots = kBusSlots;
+    // A mailbox per process; a node of many pre-launched ranks needs one for each, and room
+    // for replacements of dead workers (new slots).
+    const int bus_slots =
+        flags.prelaunched ? std::max(kBusSlots, 2 * (workers_of_my_node + 2)) : kBusSlots;
+    options.num_slots = bus_slots;
     options.ring_bytes = 256 << 10;
     auto created = ShmBus::Create(options);
     if (!created.ok()) {
@@ -423,7 +508,20 @@ int RunRank(const Flags& flags, const std::string& program) {
     base.bus_name = options.name;
     base.node = layout.my_node;
     bool is_head = layout.my_node == 0;
-    pool = std::make_unique<WorkerPool>(&launcher, base, is_head ? 2 : 1, kBusSlots);
+    const int first_worker_slot = is_head ? 2 : 1;
+    if (flags.prelaunched) {
+      std::vector<int> worker_slots;
+      for (int i = 0; i < workers_of_my_node; ++i) worker_slots.push_back(first_worker_slot + i);
+      ShmBus* node_bus = bus.get();
+      launcher = std::make_unique<PrelaunchedLauncher>(
+          layout.my_node, is_head ? base.driver_slot : -1, worker_slots,
+          [node_bus](const rpc::Envelope& e) {
+            (void)node_bus->Send(e.dst().slot(), EncodeFrame(e));
+          });
+    } else {
+      launcher = std::make_unique<MpiSpawnLauncher>();
+    }
+    pool = std::make_unique<WorkerPool>(launcher.get(), base, first_worker_slot, bus_slots);
     config.node = layout.my_node;
     config.rank = layout.rank;
     config.resources = *resources;
@@ -435,7 +533,8 @@ int RunRank(const Flags& flags, const std::string& program) {
       RAYMPI_LOG_ERROR("{}", custom.message());
       MPI_Abort(MPI_COMM_WORLD, 2);
     }
-    config.initial_workers = flags.num_workers >= 0
+    config.initial_workers = flags.prelaunched ? workers_of_my_node
+                             : flags.num_workers >= 0
                                  ? flags.num_workers
                                  : std::max(1, static_cast<int>(std::ceil(resources->num_cpus)));
     RAYMPI_LOG_INFO("node {}: {} CPUs, {} MiB, host {}", config.node, resources->num_cpus,
@@ -444,6 +543,21 @@ int RunRank(const Flags& flags, const std::string& program) {
 
   std::map<int, int> rank_of_node;
   MPI_Comm raylet_comm = SplitRaylets(layout, is_raylet, &rank_of_node);
+  if (flags.prelaunched) {
+    MPI_Barrier(MPI_COMM_WORLD);  // every node's bus exists
+    if (!is_raylet) {
+      // This rank supervises the node's driver or a worker until the job's end; the raylets
+      // tell it over the bus, so it runs no event loop.
+      bool abandoned = RunPrelaunchedSupervisor(
+          PlaceOfSupervisor(RankMapOf(flags, layout), layout, job_key, pids), *waiting, [&] {
+            std::vector<std::string> command = flags.command;
+            command[0] = program;
+            return command;
+          }());
+      if (abandoned) std::_Exit(0);  // the raylets leave without MPI's collective end
+      return 0;
+    }
+  }
   NoRemoteReader no_remote_reader;
   if (is_raylet && layout.raylet_rank_of_node.size() > 1) {
     auto created_window =
@@ -472,6 +586,7 @@ int RunRank(const Flags& flags, const std::string& program) {
       for (int r = 1; r < layout.size; ++r) {
         int node = layout.node_of_rank[r];
         bool raylet_rank = layout.raylet_rank_of_node[node] == r;
+        if (flags.prelaunched && !raylet_rank) continue;  // supervisors: told by their raylet
         *stop.mutable_dst() = MakeAddress(raylet_rank ? node : kThisRankNode, kRayletSlot);
         loop.SendToRank(r, stop);
       }
@@ -586,7 +701,7 @@ int RunRank(const Flags& flags, const std::string& program) {
     if (gcs) ReportExitCodeUnderRecovery(exit_code != 0 ? exit_code : 1);
     std::_Exit(exit_code != 0 ? exit_code : 1);
   }
-  launcher.ReleaseAll();
+  if (launcher) launcher->ReleaseAll();
   // The manager first, then the window (collective over the raylets: each gets here once its
   // loop is done; it waits for reads into the arena), then the store.
   objects.reset();
@@ -645,6 +760,9 @@ int main(int argc, char** argv) {
   app.add_option("--spill-threshold", flags.spill_threshold,
                  "share of the object store in use at which spilling starts (default 0.8)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--prelaunched", flags.prelaunched,
+               "no-spawn mode: every rank of a node but its raylet runs the driver (on node 0) "
+               "or a worker; the pool is fixed. Chosen by itself under srun direct launch");
   app.add_flag("--summary", flags.summary,
                "print a job summary at the end: tasks, busy CPU time and utilisation per node");
   app.add_option("--summary-json", flags.summary_json,
@@ -677,11 +795,26 @@ int main(int argc, char** argv) {
                       "and call raympi::Init(argc, argv) first thing in main");
   }
 
-  if (LaunchedBySrun()) {
+  // Under srun direct launch MPI_Comm_spawn is not supported (and a failed spawn hangs the
+  // step): the ranks srun started are the driver and the workers.
+  if (LaunchedBySrun()) flags.prelaunched = true;
+  if (flags.prelaunched && flags.num_workers >= 0) {
     return UsageError(
-        "srun direct launch is not supported yet: raympi starts its driver and workers with "
-        "MPI_Comm_spawn, which Slurm's PMIx does not support. Inside the allocation run "
-        "'mpirun raympi ./app' instead (see slurm/raympi.sbatch)");
+        "--num-workers has no effect in no-spawn mode (--prelaunched, or srun direct launch): "
+        "each node's workers are its ranks but the raylet (and the driver on node 0); ask for "
+        "more ranks instead");
+  }
+  // No-spawn mode: a rank that will supervise the driver or a worker forks the program now,
+  // before MPI_Init, so the program never joins MPI (PLATFORM.md); it waits for its place.
+  WaitingProgram waiting;
+  if (flags.prelaunched && !PrelaunchedRayletRank(flags)) {
+    std::vector<std::string> command = flags.command;
+    command[0] = *program;
+    waiting = ForkWaitingProgram(command);
+    if (waiting.pid < 0) {
+      std::fprintf(stderr, "raympi: cannot fork %s: %s\n", program->c_str(), std::strerror(errno));
+      return 1;
+    }
   }
 
   // The event loop sleeps for tens of microseconds between MPI polls; the default 50 us timer
@@ -690,7 +823,7 @@ int main(int argc, char** argv) {
   ChooseOneSidedComponent();
   int provided;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  int code = RunRank(flags, *program);
+  int code = RunRank(flags, *program, &waiting);
   MPI_Finalize();
   return code;
 }

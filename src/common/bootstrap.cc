@@ -1,6 +1,10 @@
 #include "common/bootstrap.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <vector>
 
@@ -8,6 +12,7 @@ namespace raympi {
 
 namespace {
 constexpr const char* kSupervised = "supervised";
+constexpr const char* kFdPrefix = "fd:";
 }  // namespace
 
 std::string FormatBootstrap(const Bootstrap& b) {
@@ -31,6 +36,26 @@ bool ParseBootstrap(const std::string& text, Bootstrap* out) {
   out->rank_offset = std::atoi(parts[4].c_str());
   out->supervised = parts.size() == 6 && parts[5] == kSupervised;
   return true;
+}
+
+std::string BootstrapFdArgument(int fd) { return kFdPrefix + std::to_string(fd); }
+
+bool IsBootstrapFd(const std::string& text) { return text.rfind(kFdPrefix, 0) == 0; }
+
+std::string ReadBootstrapFd(const std::string& text) {
+  const int fd = std::atoi(text.c_str() + std::strlen(kFdPrefix));
+  std::string out;
+  char buffer[512];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+    if (out.back() == '\n') break;  // the supervisor writes one line
+  }
+  close(fd);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
 }
 
 }  // namespace raympi

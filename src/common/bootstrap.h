@@ -25,4 +25,14 @@ std::string FormatBootstrap(const Bootstrap& b);
 // False unless `text` is exactly what FormatBootstrap writes.
 bool ParseBootstrap(const std::string& text, Bootstrap* out);
 
+// A pre-launched program (no-spawn mode) starts before its node exists, so its bootstrap
+// argument is "fd:N": the supervisor writes the text to pipe N once the raylet gives the
+// process its place.
+std::string BootstrapFdArgument(int fd);
+bool IsBootstrapFd(const std::string& text);
+// Reads the bootstrap from the pipe of an "fd:N" argument (blocks until the supervisor writes
+// it) and closes the pipe. "" when the pipe closed first: the job ended before the process
+// was given a place.
+std::string ReadBootstrapFd(const std::string& text);
+
 }  // namespace raympi

@@ -4,6 +4,7 @@
 
 #include <mpi.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ class WorkerLauncher {
   virtual Status Launch(const LaunchRequest& request) = 0;
   // Called once the launched processes were told to exit: waits for them to go.
   virtual void ReleaseAll() = 0;
+  // How many more workers Launch can start now: no limit when spawning; a fixed pool of
+  // pre-launched ranks has only those whose program is not running.
+  virtual int StartableWorkers() const { return std::numeric_limits<int>::max(); }
+  // The process of `slot` ended (a pre-launched rank may then run a fresh one).
+  virtual void OnProcessEnded(int /*slot*/) {}
 };
 
 // Starts processes with MPI_Comm_spawn(_multiple), placed on this rank's host: a supervisor

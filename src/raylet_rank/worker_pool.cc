@@ -9,6 +9,9 @@ WorkerPool::WorkerPool(WorkerLauncher* launcher, LaunchRequest base, int first_s
     : launcher_(launcher), base_(std::move(base)), next_slot_(first_slot), max_slots_(max_slots) {}
 
 Status WorkerPool::Start(int num_workers, bool with_driver) {
+  // A fixed pool (pre-launched ranks) starts what it can; the rest of the demand queues.
+  num_workers = std::min(num_workers, launcher_->StartableWorkers());
+  if (num_workers <= 0 && !with_driver) return Status::Ok();
   if (next_slot_ + num_workers > max_slots_) {
     return Status::Unavailable("node " + std::to_string(base_.node) + " cannot start " +
                                std::to_string(num_workers) + " more workers: all " +
@@ -56,6 +59,7 @@ bool WorkerPool::MarkDead(int slot) {
   if (it->second == State::kStarting) --num_starting_;
   if (it->second == State::kIdle) idle_.erase(std::find(idle_.begin(), idle_.end(), slot));
   it->second = State::kDead;
+  launcher_->OnProcessEnded(slot);
   return was_ready;
 }
 

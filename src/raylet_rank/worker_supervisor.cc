@@ -1,24 +1,19 @@
 #include "raylet_rank/worker_supervisor.h"
 
 #include <mpi.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "common/bootstrap.h"
 #include "common/frame.h"
 #include "common/shm_bus.h"
 #include "common/shm_janitor.h"
+#include "raylet_rank/supervised_program.h"
 
 namespace raympi {
 
@@ -30,84 +25,6 @@ int SpawnedRank() {
     if (const char* v = std::getenv(name)) return std::atoi(v);
   }
   return 0;
-}
-
-// The program, in a child that dies with us (mpirun killing the job leaves no orphan).
-pid_t StartProgram(char** program_argv, const Bootstrap& b) {
-  std::string bootstrap = kBootstrapFlag + FormatBootstrap(b);
-  std::vector<char*> argv;
-  argv.push_back(program_argv[0]);
-  argv.push_back(bootstrap.data());
-  for (char** a = program_argv + 1; *a != nullptr; ++a) argv.push_back(*a);
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  pid_t child = fork();
-  if (child == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    execv(program_argv[0], argv.data());
-    std::fprintf(stderr, "raympi: cannot start %s: %s\n", program_argv[0], std::strerror(errno));
-    _exit(127);
-  }
-  return child;
-}
-
-// A descriptor that becomes readable when process `pid` ends (-1: gone already, or no pidfds).
-int OpenPidFd(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
-
-bool Ended(int pid_fd) {
-  pollfd p{pid_fd, POLLIN, 0};
-  return pid_fd >= 0 && poll(&p, 1, 0) == 1;
-}
-
-// The raylet ended while this node's processes still ran (killed, or it left after losing the
-// GCS): nothing can go on here. Ends the program, removes the node's shared memory (the raylet
-// could not) and leaves without MPI (its peer is gone).
-[[noreturn]] void LeaveWithoutRaylet(const Bootstrap& b, pid_t child) {
-  if (child > 0 && kill(child, SIGKILL) == 0) waitpid(child, nullptr, 0);
-  RemoveShmWithPrefix(b.bus_name);
-  if (b.driver) {
-    std::fprintf(stderr,
-                 "raympi: the raylet of node %d (pid %d%s) ended before the job did; the job "
-                 "cannot go on and ends\n",
-                 b.node, RayletPidOfSegment(b.bus_name), b.node == 0 ? ", the GCS's rank" : "");
-  }
-  std::_Exit(1);
-}
-
-// Waits for the program to end. If the raylet ends first, the node is gone: leaves.
-int WaitForProgram(const Bootstrap& b, pid_t child, int raylet_fd) {
-  int child_fd = OpenPidFd(child);
-  if (child_fd >= 0 && raylet_fd >= 0) {
-    pollfd fds[2] = {{child_fd, POLLIN, 0}, {raylet_fd, POLLIN, 0}};
-    while (fds[0].revents == 0) {
-      if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-      if (fds[1].revents != 0 && fds[0].revents == 0) LeaveWithoutRaylet(b, child);
-    }
-    close(child_fd);
-  }
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
-
-// Answers a message that reached the dead worker's mailbox when the sender would otherwise
-// wait forever: a borrower asking for an object this worker owned learns it is lost.
-void AnswerForTheDead(ShmBus& bus, const Bootstrap& b, pid_t child, const std::string& cause,
-                      const rpc::Envelope& message) {
-  if (!message.has_get_object()) return;  // pushed tasks: the raylet tells their owners
-  rpc::Envelope reply;
-  *reply.mutable_src() = MakeAddress(b.node, b.slot_base);
-  *reply.mutable_dst() = message.src();
-  rpc::ObjectValue* v = reply.mutable_object_value();
-  v->set_object_id(message.get_object().object_id());
-  v->set_is_error(true);
-  v->set_error_function("Get");
-  v->set_error_message("the object is lost: its owner (node " + std::to_string(b.node) + ", pid " +
-                       std::to_string(child) + ") " + cause);
-  int slot = message.src().node() == b.node ? message.src().slot() : kRayletSlot;
-  (void)bus.Send(slot, EncodeFrame(reply));
 }
 
 // Reports the end of the program to the raylet, then drains the slot's mailbox until the
@@ -122,23 +39,8 @@ bool ReportAndWaitForShutdown(ShmBus& bus, const Bootstrap& b, pid_t child, int 
       bus.job_end() != JobEnd::kRunning) {
     return bus.job_end() == JobEnd::kAbandoned;
   }
-  rpc::Envelope e;
-  *e.mutable_src() = MakeAddress(b.node, b.slot_base);
-  *e.mutable_dst() = MakeAddress(b.node, kRayletSlot);
-  const std::string cause = DescribeWaitStatus(status);
-  if (b.driver) {
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (!WIFEXITED(status)) {
-      std::fprintf(stderr, "raympi: the driver (pid %d) was %s; ending the job\n",
-                   static_cast<int>(child), cause.c_str());
-    }
-    e.mutable_driver_exit()->set_exit_code(code);
-  } else {
-    *e.mutable_worker_died()->mutable_worker() = MakeAddress(b.node, b.slot_base);
-    e.mutable_worker_died()->set_pid(static_cast<int32_t>(child));
-    e.mutable_worker_died()->set_cause(cause);
-  }
-  (void)bus.Send(kRayletSlot, EncodeFrame(e));
+  ReportProgramEnd(bus, b, child, status);
+  const DeadProgram dead{b.node, b.slot_base, child, DescribeWaitStatus(status)};
   std::string frame;
   for (;;) {
     // The driver may have taken the Shutdown itself before it left; the raylet marked the bus
@@ -154,7 +56,7 @@ bool ReportAndWaitForShutdown(ShmBus& bus, const Bootstrap& b, pid_t child, int 
     rpc::Envelope message;
     if (!DecodeFrame(frame, &message).ok()) continue;
     if (message.has_shutdown()) return bus.job_end() == JobEnd::kAbandoned;
-    AnswerForTheDead(bus, b, child, cause, message);
+    AnswerForTheDead(bus, dead, message);
   }
 }
 
@@ -163,17 +65,6 @@ bool ReportAndWaitForShutdown(ShmBus& bus, const Bootstrap& b, pid_t child, int 
 std::string SuperviseArgument(bool driver, const std::string& bus_name, int node, int slot_base,
                               int rank_offset) {
   return kSuperviseFlag + FormatBootstrap({driver, bus_name, node, slot_base, rank_offset});
-}
-
-std::string DescribeWaitStatus(int status) {
-  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    const char* name = sigabbrev_np(sig);
-    return "killed by signal " + std::to_string(sig) +
-           (name != nullptr ? " (SIG" + std::string(name) + ")" : std::string());
-  }
-  return "ended (wait status " + std::to_string(status) + ")";
 }
 
 int RunSupervisor(int argc, char** argv) {
@@ -187,7 +78,7 @@ int RunSupervisor(int argc, char** argv) {
   b.rank_offset = 0;
   b.supervised = true;
   // Fork before MPI_Init: the program is a plain process, and MPI never sees it.
-  pid_t child = StartProgram(argv + 2, b);
+  pid_t child = StartProgram(argv + 2, kBootstrapFlag + FormatBootstrap(b));
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm parent = MPI_COMM_NULL;

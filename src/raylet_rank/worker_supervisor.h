@@ -17,9 +17,6 @@ constexpr const char* kSuperviseFlag = "--raympi-supervise=";
 std::string SuperviseArgument(bool driver, const std::string& bus_name, int node, int slot_base,
                               int rank_offset);
 
-// How a process ended, in words: "exited with code 3", "killed by signal 9 (SIGKILL)".
-std::string DescribeWaitStatus(int status);
-
 // Runs the supervisor (argv[1] is the --raympi-supervise argument, argv[2] the program);
 // returns the process's exit code.
 int RunSupervisor(int argc, char** argv);

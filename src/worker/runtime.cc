@@ -54,6 +54,11 @@ void OnDriverExit(int exit_code, void*) {
 void Init(int& argc, char** argv) {
   if (g_worker) throw Error("raympi::Init was already called");
   std::string bootstrap_text = TakeBootstrapArgument(argc, argv);
+  // A pre-launched program waits here for its place (no-spawn mode); none: the job ended first.
+  if (IsBootstrapFd(bootstrap_text)) {
+    bootstrap_text = ReadBootstrapFd(bootstrap_text);
+    if (bootstrap_text.empty()) std::_Exit(0);
+  }
   Bootstrap bootstrap;
   if (bootstrap_text.empty()) {
     throw Error(

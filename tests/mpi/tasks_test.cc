@@ -112,10 +112,10 @@ void ObjectRefArguments() {
   CHECK(*raympi::Get(raympi::Task(SumX).Remote(raympi::Put(ps))) == 1500.0);
 }
 
-void NestedTasks() {
+void NestedTasks(int depth) {
   CHECK(*raympi::Get(raympi::Task(SumOfSquares).Remote(10)) == 285);
   // Deeper than the node has CPUs: blocked workers lend their CPU back.
-  CHECK(*raympi::Get(raympi::Task(Depth).Remote(5)) == 5);
+  CHECK(*raympi::Get(raympi::Task(Depth).Remote(depth)) == depth);
 }
 
 void Errors() {
@@ -175,9 +175,11 @@ void UsesEveryNode(int nodes) {
 int main(int argc, char** argv) {
   raympi::Init(argc, argv);
   int nodes = argc > 1 ? std::atoi(argv[1]) : 1;
+  // A fixed pool of pre-launched workers (no-spawn mode) bounds how deep tasks can nest.
+  int depth = argc > 2 ? std::atoi(argv[2]) : 5;
   BasicTasks();
   ObjectRefArguments();
-  NestedTasks();
+  NestedTasks(depth);
   Errors();
   Waiting();
   UsesEveryNode(nodes);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# raympi across 2 separate hosts (network namespaces, TCP between them): one raympi node per host.
+# raympi across 2 separate hosts (network namespaces, TCP between them): one raympi node per host,
+# with spawned workers and in no-spawn mode (--prelaunched).
 #   run_multihost_test.sh <build dir>
 # Exit 0: passed; 77: this machine cannot make namespace hosts (skipped, the reason is printed);
 # anything else: failed. See docs/multihost-testing.md.
@@ -99,6 +100,22 @@ cat "$log"
 echo "raympi objects across 2 hosts: exit $rc ($(since "$t"))"
 [ $rc -eq 0 ] || fail "raympi objects_test across 2 hosts exited $rc"
 grep -q "objects_test local: 0 failure(s)" "$log" || fail "objects_test did not report 0 failures"
+
+# No-spawn mode across hosts (--prelaunched, as under srun direct launch): 4 ranks per host are
+# its raylet, the driver (host 0) and workers that joined MPI on their own host.
+t=$(now)
+log="$state/prelaunched.log"
+NETNS_RUN_TIMEOUT=150 in_bg "$hosts" run "$state" -- \
+  mpirun -n 8 --hostfile "$state/hostfile" --map-by ppr:4:node --oversubscribe \
+  "$raympi" --prelaunched --log-level info "$app" 2 1 </dev/null >"$log" 2>&1
+rc=$?
+cat "$log"
+echo "raympi --prelaunched across 2 hosts: exit $rc ($(since "$t"))"
+[ $rc -eq 0 ] || fail "raympi --prelaunched tasks_test across 2 hosts exited $rc"
+grep -q "no-spawn mode: 8 ranks on 2 node(s) run the driver and 5 worker(s)" "$log" ||
+  fail "the no-spawn job did not have 2 nodes and 5 workers"
+grep -q "node 1: .* host ${prefix}h1\$" "$log" || fail "node 1 did not report host ${prefix}h1"
+grep -q "tasks_test: 0 failure(s)" "$log" || fail "tasks_test --prelaunched did not report 0 failures"
 
 # Tear down, then check that nothing is left.
 t=$(now)
