@@ -10,6 +10,7 @@
 
 #include "common/frame.h"
 #include "common/shm_bus.h"
+#include "node_harness.h"
 #include "objects/object_store.h"
 #include "raympi/actor.h"
 #include "worker/core_worker.h"
@@ -24,24 +25,8 @@ const rpc::Address kSecondWorker = MakeAddress(0, 3);
 class ActorCallsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string prefix = "/raympi-test-actor-calls-" + std::to_string(getpid());
-    ShmBus::Options options;
-    options.name = prefix + "-bus";
-    options.num_slots = 4;
-    options.ring_bytes = 1 << 20;
-    auto bus = ShmBus::Create(options);
-    ASSERT_TRUE(bus.ok()) << bus.status().ToString();
-    bus_ = std::move(*bus);
-    auto store = ObjectStore::Create(prefix + "-store", 1 << 20, 1024, false);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-    CoreWorkerConfig config;
-    config.node = 0;
-    config.slot = kDriverSlot;
-    config.is_driver = true;
-    config.bus_name = options.name;
-    config.store_name = prefix + "-store";
-    auto worker = CoreWorker::Start(config);
+    ASSERT_TRUE(node_.ok());
+    auto worker = CoreWorker::Start(node_.Config(kDriverSlot, /*is_driver=*/true));
     ASSERT_TRUE(worker.ok()) << worker.status().ToString();
     worker_ = std::move(*worker);
     ASSERT_TRUE(Next(kRayletSlot).has_worker_ready());
@@ -52,20 +37,8 @@ class ActorCallsTest : public ::testing::Test {
   }
 
   // The next message for `slot` (the raylet's mailbox also gets what goes to the GCS).
-  rpc::Envelope Next(int slot) {
-    std::string frame;
-    rpc::Envelope e;
-    auto got = bus_->Receive(slot, &frame, std::chrono::seconds(10));
-    EXPECT_TRUE(got.ok() && *got) << "nothing arrived for slot " << slot;
-    if (got.ok() && *got) {
-      EXPECT_TRUE(DecodeFrame(frame, &e).ok());
-    }
-    return e;
-  }
-  void ToDriver(rpc::Envelope e) {
-    *e.mutable_dst() = MakeAddress(0, kDriverSlot);
-    ASSERT_TRUE(bus_->Send(kDriverSlot, EncodeFrame(e)).ok());
-  }
+  rpc::Envelope Next(int slot) { return node_.Next(slot); }
+  void ToDriver(rpc::Envelope e) { node_.Send(kDriverSlot, std::move(e)); }
   void Publish(const std::string& id, rpc::ActorInfo::State state, const rpc::Address& worker,
                int restarts, int max_task_retries = 0, const std::string& cause = "") {
     rpc::Envelope e;
@@ -115,8 +88,7 @@ class ActorCallsTest : public ::testing::Test {
   }
   internal::FetchedObject Result(const std::string& id) { return worker_->Get({id}, 10000).at(0); }
 
-  std::unique_ptr<ShmBus> bus_;
-  std::unique_ptr<ObjectStore> store_;
+  NodeHarness node_{"actor-calls"};
   std::unique_ptr<CoreWorker> worker_;
 };
 

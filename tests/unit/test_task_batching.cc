@@ -15,6 +15,7 @@
 #include "common/frame.h"
 #include "common/ids.h"
 #include "common/shm_bus.h"
+#include "node_harness.h"
 #include "objects/object_store.h"
 #include "raympi/function_registry.h"
 #include "worker/core_worker.h"
@@ -40,19 +41,6 @@ constexpr int kSecondWorker = 3;
 
 class TaskBatchingTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    prefix_ = "/raympi-test-batching-" + std::to_string(getpid());
-    ShmBus::Options options;
-    options.name = prefix_ + "-bus";
-    options.num_slots = 4;
-    options.ring_bytes = 1 << 20;
-    auto bus = ShmBus::Create(options);
-    ASSERT_TRUE(bus.ok()) << bus.status().ToString();
-    bus_ = std::move(*bus);
-    auto store = ObjectStore::Create(prefix_ + "-store", 1 << 20, 1024, false);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-  }
   void TearDown() override {
     if (worker_) worker_->Stop();
     if (task_thread_.joinable()) task_thread_.join();
@@ -60,12 +48,8 @@ class TaskBatchingTest : public ::testing::Test {
   }
   // A CoreWorker in `slot`: the owner (a driver) or a worker.
   void StartCoreWorker(int slot, bool is_driver) {
-    CoreWorkerConfig config;
-    config.node = 0;
-    config.slot = slot;
-    config.is_driver = is_driver;
-    config.bus_name = prefix_ + "-bus";
-    config.store_name = prefix_ + "-store";
+    ASSERT_TRUE(node_.ok());
+    CoreWorkerConfig config = node_.Config(slot, is_driver);
     config.max_push_batch = 32;
     config.hand_back_after = std::chrono::microseconds(2000);
     auto worker = CoreWorker::Start(config);
@@ -73,16 +57,7 @@ class TaskBatchingTest : public ::testing::Test {
     worker_ = std::move(*worker);
     ASSERT_TRUE(Next(kRayletSlot).has_worker_ready());
   }
-  rpc::Envelope Next(int slot) {
-    std::string frame;
-    rpc::Envelope e;
-    auto got = bus_->Receive(slot, &frame, std::chrono::seconds(10));
-    EXPECT_TRUE(got.ok() && *got) << "nothing arrived for slot " << slot;
-    if (got.ok() && *got) {
-      EXPECT_TRUE(DecodeFrame(frame, &e).ok());
-    }
-    return e;
-  }
+  rpc::Envelope Next(int slot) { return node_.Next(slot); }
   // The next message of `kind` for `slot`, skipping others (lease returns, releases).
   rpc::Envelope NextOf(int slot, rpc::Envelope::BodyCase kind) {
     for (int i = 0; i < 100; ++i) {
@@ -92,10 +67,7 @@ class TaskBatchingTest : public ::testing::Test {
     ADD_FAILURE() << "no message of kind " << kind << " for slot " << slot;
     return {};
   }
-  void Send(int slot, rpc::Envelope e) {
-    *e.mutable_dst() = MakeAddress(0, slot);
-    ASSERT_TRUE(bus_->Send(slot, EncodeFrame(e)).ok());
-  }
+  void Send(int slot, rpc::Envelope e) { node_.Send(slot, std::move(e)); }
   std::string Submit(int x, int max_retries) {
     internal::TaskArg arg;
     arg.value = internal::Serialize(x);
@@ -141,9 +113,7 @@ class TaskBatchingTest : public ::testing::Test {
     return got.is_error ? -1 : internal::Deserialize<int>(got.data);
   }
 
-  std::string prefix_;
-  std::unique_ptr<ShmBus> bus_;
-  std::unique_ptr<ObjectStore> store_;
+  NodeHarness node_{"batching"};
   std::unique_ptr<CoreWorker> worker_;
   std::thread task_thread_;
 };
@@ -204,7 +174,7 @@ TEST_F(TaskBatchingTest, TasksHandedBackRunNextOnAnotherLease) {
   auto play = [&](int slot) {
     while (left.load() > 0) {
       std::string frame;
-      auto got = bus_->Receive(slot, &frame, std::chrono::milliseconds(10));
+      auto got = node_.bus().Receive(slot, &frame, std::chrono::milliseconds(10));
       if (!got.ok() || !*got) continue;
       rpc::Envelope e;
       if (!DecodeFrame(frame, &e).ok() || !e.has_push_task()) continue;
@@ -259,12 +229,12 @@ TEST_F(TaskBatchingTest, AWorkerWhoseTaskRunsLongHandsBackTheTasksBehindIt) {
   worker_->Stop();
   task_thread_.join();
   std::string frame;
-  auto more = bus_->TryReceive(kOwnerSlot, &frame);
+  auto more = node_.bus().TryReceive(kOwnerSlot, &frame);
   while (more.ok() && *more) {
     rpc::Envelope e;
     ASSERT_TRUE(DecodeFrame(frame, &e).ok());
     EXPECT_FALSE(e.has_task_done()) << "a handed-back task ran on the worker too";
-    more = bus_->TryReceive(kOwnerSlot, &frame);
+    more = node_.bus().TryReceive(kOwnerSlot, &frame);
   }
 }
 
