@@ -26,7 +26,8 @@ namespace raympi {
 void Init(int& argc, char** argv);
 
 /// Ends the driver's use of the cluster. Optional: the job also ends when main returns, and
-/// the job's exit code is the driver's.
+/// the job's exit code is then main's. After Shutdown the job's code is 0 whatever the driver
+/// returns later (mpirun does not see it).
 void Shutdown();
 
 bool IsInitialized();

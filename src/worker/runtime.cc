@@ -128,8 +128,8 @@ void Init(int& argc, char** argv) {
 }
 
 void Shutdown() {
-  // Ends the job now: workers and runtime ranks exit. The driver's process may go on; if it
-  // later exits non-zero, mpirun still reports that code.
+  // Ends the job now, with exit code 0: workers and runtime ranks exit. The driver's process
+  // may go on, but mpirun does not see its later exit code (README).
   if (!g_worker || g_shutdown) return;
   if (!g_is_driver) throw Error("raympi::Shutdown is for the driver: a task cannot end the job");
   g_shutdown = true;

@@ -1,6 +1,6 @@
-// raympi::Shutdown ends the job while the driver goes on: the API refuses further use, and the
-// driver's own exit code is still the job's. Exits with 3 on success (checked by the test), so a
-// driver that wrongly reported 0 fails it.
+// raympi::Shutdown ends the job while the driver goes on: the API refuses further use. The
+// job's exit code is settled at Shutdown (mpirun does not see the driver's later exit), so the
+// test checks the printed count of failed checks.
 #include <raympi/raympi.h>
 
 #include <cstdio>
@@ -18,5 +18,5 @@ int main(int argc, char** argv) {
   CHECK_THROWS(raympi::Error, "after raympi::Shutdown", raympi::Task(Twice).Remote(1));
   raympi::Shutdown();  // a second call is harmless
   std::printf("shutdown_test: %d failure(s)\n", raympi_test::Failures());
-  return raympi_test::Failures() == 0 ? 3 : 1;
+  return raympi_test::Failures();
 }
