@@ -122,21 +122,28 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(wake_by - Clock::now());
     timeout = std::max(std::chrono::microseconds(0), std::min(timeout, left));
   }
+  // A fetch of ours in flight: poll until it should have landed, whatever the misses before.
+  const Clock::time_point now = Clock::now();
+  const auto fetch_spin =
+      spin && fetch_spin_until_ > now
+          ? std::chrono::duration_cast<std::chrono::microseconds>(fetch_spin_until_ - now)
+          : std::chrono::microseconds(0);
   role_.BeginReceive();
   lock.unlock();
   StatusOr<bool> got = false;
   bool woken = false;
   // Spins that found nothing (a long task, an idle worker) make the next ones rarer: after k
   // misses in a row, 2^k - 1 receives (at most 15) sleep at once; a hit spins again every time.
-  if (spin && spin_skip_ > 0) {
+  if (spin && spin_skip_ > 0 && fetch_spin.count() == 0) {
     --spin_skip_;
     spin = false;
   }
-  if (spin && config_.receive_spin.count() > 0) {
+  const auto spin_for = std::max(config_.receive_spin, fetch_spin);
+  if (spin && spin_for.count() > 0) {
     // A reply to a waiting thread is usually microseconds away: poll, yielding the core to
     // whoever needs it, before paying for a futex sleep and wake-up. TryReceive leaves a Wake
     // pending, so the Receive below still returns at once for a wake-up that ends the spin.
-    const auto spin_end = Clock::now() + std::min(config_.receive_spin, timeout);
+    const auto spin_end = now + std::min(spin_for, timeout);
     receiver_woken_.store(false, std::memory_order_relaxed);  // stale; the bus Wake is sticky
     for (;;) {
       got = bus_->TryReceive(config_.slot, frame);

@@ -63,6 +63,11 @@ struct CoreWorkerConfig {
   // A user thread that receives polls its mailbox, yielding the core, this long before it
   // sleeps on the mailbox futex (a wake-up from that sleep costs tens of microseconds on a VM).
   std::chrono::microseconds receive_spin{50};
+  // While a fetch of its own is in flight, a waiting thread polls (yielding) for as long as the
+  // transfer should take, up to this, instead of receive_spin: a pull of a small object ends
+  // a few hundred microseconds later, and the futex wake-up that ends a sleep (the raylet's
+  // send, then the waiter's wake-up) cost ~65 us of it on the test VM. 0: never.
+  std::chrono::microseconds fetch_spin_max{1000};
 };
 
 class CoreWorker : public internal::Runtime {
@@ -211,6 +216,9 @@ class CoreWorker : public internal::Runtime {
   void WaitFor(std::unique_lock<std::mutex>& lock, Waiter& waiter,
                std::chrono::steady_clock::time_point deadline);
   void Handle(rpc::Envelope& envelope, Outbox& out);
+  // When the pulls of the FetchObject messages in `fetches` should have landed (bounded by
+  // fetch_spin_max from now); now when none pulls from another node.
+  std::chrono::steady_clock::time_point ExpectedFetchEnd(const Outbox& fetches) const;
   void SendAll(Outbox& out);
   rpc::Envelope NewEnvelope(int node, int slot) const;
   bool Owns(const ObjectId& id) const;
@@ -323,6 +331,9 @@ class CoreWorker : public internal::Runtime {
   std::atomic<bool> receiver_woken_{false};  // role_ woke the receiver (ends a spin early)
   int spin_misses_ = 0;  // spins in a row that found no message (used by the role's holder)
   int spin_skip_ = 0;    // receives left that sleep without spinning
+  // Until then a fetch of ours is expected to land: receives poll up to it (fetch_spin_max;
+  // under mu_, read before a receive unlocks it).
+  std::chrono::steady_clock::time_point fetch_spin_until_;
   ReceiverRole::Seat task_seat_;  // worker: the task thread waiting for a task
   bool stopping_ = false;
   uint32_t next_index_ = 0;

@@ -275,6 +275,7 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     out.push_back(std::move(fetch));
   }
   if (waiter.num == 0) return Status::Ok();
+  if (!out.empty()) fetch_spin_until_ = std::max(fetch_spin_until_, ExpectedFetchEnd(out));
   lock.unlock();
   SendAll(out);
   lock.lock();
@@ -298,6 +299,23 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     }
   }
   return status;
+}
+
+std::chrono::steady_clock::time_point CoreWorker::ExpectedFetchEnd(const Outbox& fetches) const {
+  // A pull's fixed cost (hops between processes) plus its copy at a rate this VM's RMA reads
+  // reach even on cold pages; a longer pull ends after the spin, in a futex sleep.
+  constexpr std::chrono::microseconds kFixed{150};
+  constexpr uint64_t kBytesPerMicrosecond = 4000;  // 4 GB/s
+  uint64_t bytes = 0;
+  for (const rpc::Envelope& e : fetches) {
+    if (e.has_fetch_object() && e.fetch_object().node() != config_.node) {
+      bytes += e.fetch_object().size();
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (bytes == 0) return now;
+  const auto expected = kFixed + std::chrono::microseconds(bytes / kBytesPerMicrosecond);
+  return now + std::min(expected, config_.fetch_spin_max);
 }
 
 void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {

@@ -102,6 +102,9 @@ void Init(int& argc, char** argv) {
   if (const char* spin = std::getenv("RAYMPI_RECEIVE_SPIN_US")) {
     config.receive_spin = std::chrono::microseconds(std::max(0, std::atoi(spin)));
   }
+  if (const char* us = std::getenv("RAYMPI_FETCH_SPIN_MAX_US")) {
+    config.fetch_spin_max = std::chrono::microseconds(std::max(0, std::atoi(us)));
+  }
   if (const char* grace = std::getenv("RAYMPI_RECEIVER_GRACE_US")) {
     config.receiver_grace = std::chrono::microseconds(std::max(0, std::atoi(grace)));
   }
