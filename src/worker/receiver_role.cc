@@ -31,7 +31,10 @@ void ReceiverRole::Park() {
   seat_ = nullptr;
   released_at_ = Clock::now();
   // Only when the io thread sleeps without a timeout; otherwise its timer sees the release.
-  if (io_waits_for_release_) io_cv_.notify_one();
+  if (io_sleep_ == IoSleep::kUntilRelease) {
+    ++release_wakeups_;
+    io_cv_.notify_one();
+  }
 }
 
 void ReceiverRole::Release(Seat& seat) {
@@ -67,13 +70,21 @@ bool ReceiverRole::IoAcquire(std::unique_lock<std::mutex>& lock) {
         io_waiting_ = false;
         return true;
       }
+      io_sleep_ = IoSleep::kTimed;
       io_cv_.wait_until(lock, due);
+    } else if (Clock::now() < released_at_ + io_grace_) {
+      // A user thread took the role back within the grace (a loop of short waits): look again
+      // when that grace ends, by our own timer. Asking its next release to wake us would cost a
+      // futex wake and a context switch per task, and we would mostly find the role held again.
+      io_sleep_ = IoSleep::kTimed;
+      io_cv_.wait_until(lock, released_at_ + io_grace_);
     } else {
-      // A user thread receives; its release (or Stop) wakes us.
-      io_waits_for_release_ = true;
+      // A user thread has held the role for a grace (it waits long, or idles): sleep until its
+      // release (or Stop) wakes us, so an idle process costs no CPU.
+      io_sleep_ = IoSleep::kUntilRelease;
       io_cv_.wait(lock);
-      io_waits_for_release_ = false;
     }
+    io_sleep_ = IoSleep::kAwake;
   }
   io_waiting_ = false;
   return false;

@@ -6,7 +6,10 @@
 //    receives and handles messages until its own condition holds, then releases the role.
 //  - Released, the role is free ("parked"): nobody receives. The io thread takes it only after
 //    it has been free for `io_grace` (the driver runs user code, a worker executes a task), so a
-//    loop of short waits never pays for waking the io thread and handing the role back.
+//    loop of short waits never pays for waking the io thread and handing the role back. While
+//    user threads take the role back within the grace, the io thread re-checks on its own timer
+//    (at most once per grace) instead of being woken by every release; only a role held for a
+//    whole grace makes it sleep until the next release.
 //  - A thread that wants the role while another holds it queues on its own condition variable.
 //    If the io thread holds it, `wake_receiver` (the bus Wake) makes its receive return and it
 //    hands the role on. A releasing thread hands the role to the first queued thread.
@@ -17,6 +20,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -77,6 +81,10 @@ class ReceiverRole {
   bool free() const { return holder_ == Holder::kNone; }
   size_t queued() const { return queue_.size(); }
   bool io_waiting() const { return io_waiting_; }
+  // How the io thread sleeps in IoAcquire, and how many releases had to wake it.
+  enum class IoSleep { kAwake, kTimed, kUntilRelease };
+  IoSleep io_sleep() const { return io_sleep_; }
+  uint64_t release_wakeups() const { return release_wakeups_; }
 
  private:
   enum class Holder { kNone, kIo, kSeat };
@@ -92,10 +100,11 @@ class ReceiverRole {
   Seat* seat_ = nullptr;  // the holder when holder_ == kSeat
   bool receiving_ = false;
   bool stopped_ = false;
-  std::deque<Seat*> queue_;            // seats waiting for the role, first come first served
-  Clock::time_point released_at_;      // when the role was last left free
-  bool io_waits_for_release_ = false;  // the io thread sleeps until a release
-  bool io_waiting_ = false;            // the io thread sleeps in IoAcquire
+  std::deque<Seat*> queue_;        // seats waiting for the role, first come first served
+  Clock::time_point released_at_;  // when the role was last left free
+  IoSleep io_sleep_ = IoSleep::kAwake;
+  uint64_t release_wakeups_ = 0;  // releases that woke the io thread (a syscall each)
+  bool io_waiting_ = false;       // the io thread sleeps in IoAcquire
   std::condition_variable io_cv_;
 };
 

@@ -279,5 +279,71 @@ TEST(ReceiverRoleTest, StopReleasesEveryWaitingThread) {
   EXPECT_TRUE(f.role.IoMustYield());
 }
 
+// Issue 7: in a loop of synchronous tasks a user thread releases and retakes the role every few
+// microseconds. The io thread must not be woken by each release (a futex wake and a context
+// switch per task on both sides of the round trip, and the job's slow mode); it re-checks on its
+// own timer once per grace, and still sleeps untimed while a holder keeps the role.
+TEST(ReceiverRoleTest, Issue7IoThreadIsNotWokenByEveryReleaseOfALoop) {
+  Fixture f(kLongGrace);
+  ReceiverRole::Seat seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  lock.unlock();
+  std::atomic<bool> io_got{true};
+  std::thread io([&] {
+    std::unique_lock<std::mutex> l(f.mu);
+    io_got = f.role.IoAcquire(l);
+  });
+  // Held since long ago (never released): the io thread sleeps until a release.
+  f.AwaitState([&] { return f.role.io_sleep() == ReceiverRole::IoSleep::kUntilRelease; });
+  lock.lock();
+  f.role.Release(seat);
+  EXPECT_EQ(f.role.release_wakeups(), 1u);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  lock.unlock();
+  // It wakes, finds the role taken back within the grace, and sleeps on its own timer.
+  f.AwaitState([&] { return f.role.io_sleep() == ReceiverRole::IoSleep::kTimed; });
+  lock.lock();
+  for (int i = 0; i < 100; ++i) {
+    f.role.Release(seat);
+    ASSERT_TRUE(f.role.Acquire(
+        lock, seat, [] { return false; }, kNever));
+  }
+  EXPECT_EQ(f.role.release_wakeups(), 1u);
+  EXPECT_TRUE(f.role.held_by(seat));
+  f.role.Stop();
+  lock.unlock();
+  io.join();
+  EXPECT_FALSE(io_got);
+}
+
+TEST(ReceiverRoleTest, Issue7IoThreadTakesARoleLeftFreeAfterALoop) {
+  Fixture f(microseconds(1000));
+  ReceiverRole::Seat seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  lock.unlock();
+  std::atomic<bool> io_got{false};
+  std::thread io([&] {
+    std::unique_lock<std::mutex> l(f.mu);
+    io_got = f.role.IoAcquire(l);
+  });
+  f.AwaitState([&] { return f.role.io_sleep() == ReceiverRole::IoSleep::kUntilRelease; });
+  lock.lock();
+  f.role.Release(seat);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  f.role.Release(seat);  // the loop ends: the role stays free, and nobody wakes the io thread
+  lock.unlock();
+  io.join();  // its timer finds the role free for a grace and takes it
+  EXPECT_TRUE(io_got);
+  lock.lock();
+  EXPECT_TRUE(f.role.held_by_io());
+  EXPECT_LE(f.role.release_wakeups(), 2u);
+}
+
 }  // namespace
 }  // namespace raympi
