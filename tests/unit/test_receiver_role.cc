@@ -279,6 +279,22 @@ TEST(ReceiverRoleTest, StopReleasesEveryWaitingThread) {
   EXPECT_TRUE(f.role.IoMustYield());
 }
 
+// Takes the role for `seat` (lock held on entry and on return) and starts an io thread that
+// waits for it, storing IoAcquire's answer in `io_got`; returns once that thread sleeps untimed.
+std::thread HoldWhileIoSleeps(Fixture& f, std::unique_lock<std::mutex>& lock,
+                              ReceiverRole::Seat& seat, std::atomic<bool>& io_got) {
+  EXPECT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  lock.unlock();
+  std::thread io([&f, &io_got] {
+    std::unique_lock<std::mutex> l(f.mu);
+    io_got = f.role.IoAcquire(l);
+  });
+  f.AwaitState([&] { return f.role.io_sleep() == ReceiverRole::IoSleep::kUntilRelease; });
+  lock.lock();
+  return io;
+}
+
 // Issue 7: in a loop of synchronous tasks a user thread releases and retakes the role every few
 // microseconds. The io thread must not be woken by each release (a futex wake and a context
 // switch per task on both sides of the round trip, and the job's slow mode); it re-checks on its
@@ -287,17 +303,9 @@ TEST(ReceiverRoleTest, Issue7IoThreadIsNotWokenByEveryReleaseOfALoop) {
   Fixture f(kLongGrace);
   ReceiverRole::Seat seat;
   std::unique_lock<std::mutex> lock(f.mu);
-  ASSERT_TRUE(f.role.Acquire(
-      lock, seat, [] { return false; }, kNever));
-  lock.unlock();
   std::atomic<bool> io_got{true};
-  std::thread io([&] {
-    std::unique_lock<std::mutex> l(f.mu);
-    io_got = f.role.IoAcquire(l);
-  });
   // Held since long ago (never released): the io thread sleeps until a release.
-  f.AwaitState([&] { return f.role.io_sleep() == ReceiverRole::IoSleep::kUntilRelease; });
-  lock.lock();
+  std::thread io = HoldWhileIoSleeps(f, lock, seat, io_got);
   f.role.Release(seat);
   EXPECT_EQ(f.role.release_wakeups(), 1u);
   ASSERT_TRUE(f.role.Acquire(
@@ -323,16 +331,8 @@ TEST(ReceiverRoleTest, Issue7IoThreadTakesARoleLeftFreeAfterALoop) {
   Fixture f(microseconds(1000));
   ReceiverRole::Seat seat;
   std::unique_lock<std::mutex> lock(f.mu);
-  ASSERT_TRUE(f.role.Acquire(
-      lock, seat, [] { return false; }, kNever));
-  lock.unlock();
   std::atomic<bool> io_got{false};
-  std::thread io([&] {
-    std::unique_lock<std::mutex> l(f.mu);
-    io_got = f.role.IoAcquire(l);
-  });
-  f.AwaitState([&] { return f.role.io_sleep() == ReceiverRole::IoSleep::kUntilRelease; });
-  lock.lock();
+  std::thread io = HoldWhileIoSleeps(f, lock, seat, io_got);
   f.role.Release(seat);
   ASSERT_TRUE(f.role.Acquire(
       lock, seat, [] { return false; }, kNever));
