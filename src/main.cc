@@ -26,6 +26,7 @@
 #include "common/rank_loop.h"
 #include "common/shm_bus.h"
 #include "common/shm_janitor.h"
+#include "common/tuning_env.h"
 #include "gcs_rank/gcs_server.h"
 #include "objects/hdf5_spill_storage.h"
 #include "objects/object_manager.h"
@@ -787,6 +788,8 @@ int main(int argc, char** argv) {
   if (!resources_ok.ok()) return UsageError(resources_ok.message());
   Status spill_ok = CheckSpillBase(flags);
   if (!spill_ok.ok()) return UsageError(spill_ok.message());
+  Status tuning_ok = CheckTuningEnvironment();
+  if (!tuning_ok.ok()) return UsageError(tuning_ok.message());
   auto program = ResolveProgram(flags.command[0]);
   if (!program.ok()) return UsageError(program.status().message());
   if (!CallsRaympiInit(*program)) {

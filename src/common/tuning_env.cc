@@ -1,0 +1,52 @@
+#include "common/tuning_env.h"
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+namespace raympi {
+
+namespace {
+
+struct IntegerVariable {
+  const char* name;
+  long long min;
+  const char* meaning;
+};
+
+// Each variable, its least valid value, and what it sets (read in worker/runtime.cc, main.cc
+// and raylet_rank/worker_launcher.cc).
+constexpr IntegerVariable kVariables[] = {
+    {"RAYMPI_MAX_INLINE_BYTES", 0, "largest value sent inside messages, bytes"},
+    {"RAYMPI_STORE_FULL_TIMEOUT_MS", 0, "how long Put waits for room in a full store, ms"},
+    {"RAYMPI_PIPELINE_DEPTH", 1, "tasks in flight per leased worker"},
+    {"RAYMPI_PUSH_BATCH", 1, "most tasks in one push"},
+    {"RAYMPI_HAND_BACK_US", 0, "run time after which a worker hands back queued tasks, us"},
+    {"RAYMPI_RECEIVE_SPIN_US", 0, "how long a waiting thread polls before sleeping, us"},
+    {"RAYMPI_FETCH_SPIN_MAX_US", 0, "longest poll during a cross-node fetch, us"},
+    {"RAYMPI_RECEIVER_GRACE_US", 0, "mailbox grace before the io thread takes over, us"},
+    {"RAYMPI_NODE_TIMEOUT_MS", 1, "silence after which a node is lost, ms"},
+    {"RAYMPI_SPAWN_TIMEOUT_S", 1, "how long a worker spawn may take, s"},
+};
+
+}  // namespace
+
+Status CheckTuningEnvironment(const std::function<const char*(const char*)>& lookup) {
+  for (const IntegerVariable& v : kVariables) {
+    const char* text = lookup(v.name);
+    if (text == nullptr) continue;
+    errno = 0;
+    char* end = nullptr;
+    const long long value = std::strtoll(text, &end, 10);
+    const bool whole = end != text && *end == '\0' && errno == 0 && value <= INT_MAX;
+    if (!whole || value < v.min) {
+      return Status::InvalidArgument(std::string(v.name) + "='" + text +
+                                     "' is not valid: it sets " + v.meaning +
+                                     " and must be a whole number from " + std::to_string(v.min) +
+                                     " to " + std::to_string(INT_MAX) + "; fix or unset it");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace raympi

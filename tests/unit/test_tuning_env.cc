@@ -1,0 +1,46 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "common/tuning_env.h"
+
+namespace raympi {
+namespace {
+
+// Checks `vars` as if they were the whole environment.
+Status CheckWith(const std::map<std::string, std::string>& vars) {
+  return CheckTuningEnvironment([&vars](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(TuningEnvTest, UnsetAndValidValuesPass) {
+  EXPECT_TRUE(CheckWith({}).ok());
+  EXPECT_TRUE(CheckWith({{"RAYMPI_PUSH_BATCH", "8"}, {"RAYMPI_RECEIVE_SPIN_US", "0"}}).ok());
+}
+
+TEST(TuningEnvTest, TextIsRejectedNamingTheVariableAndTheFix) {
+  Status st = CheckWith({{"RAYMPI_PUSH_BATCH", "abc"}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("RAYMPI_PUSH_BATCH='abc'"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("whole number from 1"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("fix or unset it"), std::string::npos) << st.message();
+}
+
+TEST(TuningEnvTest, TrailingJunkEmptyAndOverflowAreRejected) {
+  EXPECT_FALSE(CheckWith({{"RAYMPI_HAND_BACK_US", "20ms"}}).ok());
+  EXPECT_FALSE(CheckWith({{"RAYMPI_HAND_BACK_US", ""}}).ok());
+  EXPECT_FALSE(CheckWith({{"RAYMPI_NODE_TIMEOUT_MS", "99999999999999999999"}}).ok());
+}
+
+TEST(TuningEnvTest, ValuesBelowTheMinimumAreRejected) {
+  EXPECT_FALSE(CheckWith({{"RAYMPI_PIPELINE_DEPTH", "0"}}).ok());
+  EXPECT_FALSE(CheckWith({{"RAYMPI_NODE_TIMEOUT_MS", "0"}}).ok());
+  EXPECT_FALSE(CheckWith({{"RAYMPI_FETCH_SPIN_MAX_US", "-5"}}).ok());
+  EXPECT_TRUE(CheckWith({{"RAYMPI_FETCH_SPIN_MAX_US", "0"}}).ok());
+}
+
+}  // namespace
+}  // namespace raympi
