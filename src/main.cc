@@ -409,10 +409,11 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     }
     workers_of_my_node = PrelaunchedWorkersOf(RankMapOf(flags, layout), layout.my_node);
     if (layout.rank == 0) {
+      const int nodes = static_cast<int>(layout.raylet_rank_of_node.size());
+      const int worker_ranks = layout.size - nodes - 1;  // all but the raylets and the driver
       RAYMPI_LOG_INFO("no-spawn mode: {} ranks on {} node(s) run the driver and {} worker(s)",
-                      layout.size, layout.raylet_rank_of_node.size(),
-                      layout.size - static_cast<int>(layout.raylet_rank_of_node.size()) - 1);
-      if (layout.size - static_cast<int>(layout.raylet_rank_of_node.size()) - 1 == 0) {
+                      layout.size, nodes, worker_ranks);
+      if (worker_ranks == 0) {
         RAYMPI_LOG_WARN(
             "no-spawn mode with no worker rank: tasks cannot run; ask for more ranks than "
             "nodes + 1");
