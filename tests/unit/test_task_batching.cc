@@ -107,6 +107,23 @@ class TaskBatchingTest : public ::testing::Test {
       }
     }
   }
+  // Submits `count` tasks without retries, takes the 8 lease requests they cause and grants the
+  // first to kFirstWorker as `lease_id`; returns what that worker was pushed.
+  struct Backlog {
+    std::vector<std::string> ids;
+    std::vector<rpc::Envelope> requests;
+    std::vector<rpc::TaskSpec> first_push;
+  };
+  Backlog SubmitBacklog(int count, uint64_t lease_id) {
+    Backlog b;
+    for (int i = 0; i < count; ++i) b.ids.push_back(Submit(i, /*max_retries=*/0));
+    for (int i = 0; i < 8; ++i) {
+      b.requests.push_back(NextOf(kRayletSlot, rpc::Envelope::kRequestLease));
+    }
+    Grant(b.requests[0], kFirstWorker, lease_id);
+    b.first_push = Specs(NextOf(kFirstWorker, rpc::Envelope::kPushTask));
+    return b;
+  }
   int Value(const std::string& id) {
     internal::FetchedObject got = worker_->Get({id}, 10000).at(0);
     EXPECT_FALSE(got.is_error) << got.error_message;
@@ -120,13 +137,8 @@ class TaskBatchingTest : public ::testing::Test {
 
 TEST_F(TaskBatchingTest, ABacklogIsSplitOverTheLeasesAndADeadWorkersUnstartedTasksRunFree) {
   StartCoreWorker(kOwnerSlot, /*is_driver=*/true);
-  std::vector<std::string> ids;
-  for (int i = 0; i < 40; ++i) ids.push_back(Submit(i, /*max_retries=*/0));
   // At most 8 lease requests are outstanding; the first grant gets 40 / 8 tasks in one push.
-  std::vector<rpc::Envelope> requests;
-  for (int i = 0; i < 8; ++i) requests.push_back(NextOf(kRayletSlot, rpc::Envelope::kRequestLease));
-  Grant(requests[0], kFirstWorker, 101);
-  std::vector<rpc::TaskSpec> batch = Specs(NextOf(kFirstWorker, rpc::Envelope::kPushTask));
+  auto [ids, requests, batch] = SubmitBacklog(40, 101);
   ASSERT_EQ(batch.size(), 5u);
   EXPECT_EQ(batch[0].task_id(), ids[0]);
   EXPECT_EQ(batch[4].task_id(), ids[4]);
@@ -150,12 +162,7 @@ TEST_F(TaskBatchingTest, ABacklogIsSplitOverTheLeasesAndADeadWorkersUnstartedTas
 
 TEST_F(TaskBatchingTest, TasksHandedBackRunNextOnAnotherLease) {
   StartCoreWorker(kOwnerSlot, /*is_driver=*/true);
-  std::vector<std::string> ids;
-  for (int i = 0; i < 16; ++i) ids.push_back(Submit(i, /*max_retries=*/0));
-  std::vector<rpc::Envelope> requests;
-  for (int i = 0; i < 8; ++i) requests.push_back(NextOf(kRayletSlot, rpc::Envelope::kRequestLease));
-  Grant(requests[0], kFirstWorker, 201);
-  std::vector<rpc::TaskSpec> batch = Specs(NextOf(kFirstWorker, rpc::Envelope::kPushTask));
+  auto [ids, requests, batch] = SubmitBacklog(16, 201);
   ASSERT_EQ(batch.size(), 2u);  // 16 tasks over 1 lease and 7 requests
   rpc::Envelope handed;
   handed.mutable_return_tasks()->set_lease_id(201);
