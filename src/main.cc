@@ -360,8 +360,7 @@ void ReportExitCodeUnderRecovery(int exit_code) {
 
 // How long a node (or the GCS) may be silent before it is declared lost.
 std::chrono::milliseconds NodeTimeout() {
-  const char* ms = std::getenv("RAYMPI_NODE_TIMEOUT_MS");
-  return std::chrono::milliseconds(ms != nullptr ? std::max(1, std::atoi(ms)) : 10000);
+  return std::chrono::milliseconds(TuningInt("RAYMPI_NODE_TIMEOUT_MS", 10000));
 }
 
 RankMap RankMapOf(const Flags& flags, const Layout& layout) {

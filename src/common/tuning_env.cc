@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 
 namespace raympi {
 
@@ -14,8 +16,8 @@ struct IntegerVariable {
   const char* meaning;
 };
 
-// Each variable, its least valid value, and what it sets (read in worker/runtime.cc, main.cc
-// and raylet_rank/worker_launcher.cc).
+// Each variable, its least valid value, and what it sets (read with TuningInt in
+// worker/runtime.cc, main.cc and raylet_rank/worker_launcher.cc).
 constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_MAX_INLINE_BYTES", 0, "largest value sent inside messages, bytes"},
     {"RAYMPI_STORE_FULL_TIMEOUT_MS", 0, "how long Put waits for room in a full store, ms"},
@@ -29,24 +31,38 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_SPAWN_TIMEOUT_S", 1, "how long a worker spawn may take, s"},
 };
 
+// Where `text` is a whole number of at least `v.min` (and at most INT_MAX), its value.
+std::optional<int> Parse(const IntegerVariable& v, const char* text) {
+  errno = 0;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  const bool whole = end != text && *end == '\0' && errno == 0 && value <= INT_MAX;
+  if (!whole || value < v.min) return std::nullopt;
+  return static_cast<int>(value);
+}
+
 }  // namespace
 
-Status CheckTuningEnvironment(const std::function<const char*(const char*)>& lookup) {
+Status CheckTuningEnvironment(const EnvLookup& lookup) {
   for (const IntegerVariable& v : kVariables) {
     const char* text = lookup(v.name);
-    if (text == nullptr) continue;
-    errno = 0;
-    char* end = nullptr;
-    const long long value = std::strtoll(text, &end, 10);
-    const bool whole = end != text && *end == '\0' && errno == 0 && value <= INT_MAX;
-    if (!whole || value < v.min) {
-      return Status::InvalidArgument(std::string(v.name) + "='" + text +
-                                     "' is not valid: it sets " + v.meaning +
-                                     " and must be a whole number from " + std::to_string(v.min) +
-                                     " to " + std::to_string(INT_MAX) + "; fix or unset it");
-    }
+    if (text == nullptr || Parse(v, text)) continue;
+    return Status::InvalidArgument(std::string(v.name) + "='" + text + "' is not valid: it sets " +
+                                   v.meaning + " and must be a whole number from " +
+                                   std::to_string(v.min) + " to " + std::to_string(INT_MAX) +
+                                   "; fix or unset it");
   }
   return Status::Ok();
+}
+
+int TuningInt(const char* name, int fallback, const EnvLookup& lookup) {
+  for (const IntegerVariable& v : kVariables) {
+    if (std::strcmp(v.name, name) != 0) continue;
+    const char* text = lookup(name);
+    if (text == nullptr) return fallback;
+    return Parse(v, text).value_or(fallback);
+  }
+  return fallback;  // not a tuning variable: a caller's typo, caught by the unit test
 }
 
 }  // namespace raympi

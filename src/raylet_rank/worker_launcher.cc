@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "common/tuning_env.h"
 #include "raylet_rank/worker_supervisor.h"
 
 namespace raympi {
@@ -22,8 +23,7 @@ namespace {
 class SpawnWatchdog {
  public:
   SpawnWatchdog(const std::string& program, int count) {
-    const char* env = std::getenv("RAYMPI_SPAWN_TIMEOUT_S");
-    int seconds = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 120;
+    const int seconds = TuningInt("RAYMPI_SPAWN_TIMEOUT_S", 120);
     thread_ = std::thread([this, program, count, seconds] {
       std::unique_lock<std::mutex> lock(mu_);
       if (cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) return;

@@ -9,6 +9,7 @@
 #include "common/bootstrap.h"
 #include "common/logging.h"
 #include "common/shm_janitor.h"
+#include "common/tuning_env.h"
 #include "raympi/api.h"
 #include "worker/core_worker.h"
 
@@ -84,30 +85,21 @@ void Init(int& argc, char** argv) {
   config.is_driver = bootstrap.driver;
   config.bus_name = bootstrap.bus_name;
   config.store_name = StoreNameForBus(bootstrap.bus_name);
-  if (const char* bytes = std::getenv("RAYMPI_MAX_INLINE_BYTES")) {
-    config.max_inline_bytes = std::strtoull(bytes, nullptr, 10);
-  }
-  if (const char* ms = std::getenv("RAYMPI_STORE_FULL_TIMEOUT_MS")) {
-    config.store_full_timeout = std::chrono::milliseconds(std::atoll(ms));
-  }
-  if (const char* depth = std::getenv("RAYMPI_PIPELINE_DEPTH")) {
-    config.pipeline_depth = std::max(1, std::atoi(depth));
-  }
-  if (const char* batch = std::getenv("RAYMPI_PUSH_BATCH")) {
-    config.max_push_batch = std::max(1, std::atoi(batch));
-  }
-  if (const char* us = std::getenv("RAYMPI_HAND_BACK_US")) {
-    config.hand_back_after = std::chrono::microseconds(std::max(0, std::atoi(us)));
-  }
-  if (const char* spin = std::getenv("RAYMPI_RECEIVE_SPIN_US")) {
-    config.receive_spin = std::chrono::microseconds(std::max(0, std::atoi(spin)));
-  }
-  if (const char* us = std::getenv("RAYMPI_FETCH_SPIN_MAX_US")) {
-    config.fetch_spin_max = std::chrono::microseconds(std::max(0, std::atoi(us)));
-  }
-  if (const char* grace = std::getenv("RAYMPI_RECEIVER_GRACE_US")) {
-    config.receiver_grace = std::chrono::microseconds(std::max(0, std::atoi(grace)));
-  }
+  using std::chrono::microseconds;
+  config.max_inline_bytes =
+      TuningInt("RAYMPI_MAX_INLINE_BYTES", static_cast<int>(config.max_inline_bytes));
+  config.store_full_timeout = std::chrono::milliseconds(TuningInt(
+      "RAYMPI_STORE_FULL_TIMEOUT_MS", static_cast<int>(config.store_full_timeout.count())));
+  config.pipeline_depth = TuningInt("RAYMPI_PIPELINE_DEPTH", config.pipeline_depth);
+  config.max_push_batch = TuningInt("RAYMPI_PUSH_BATCH", config.max_push_batch);
+  config.hand_back_after = microseconds(
+      TuningInt("RAYMPI_HAND_BACK_US", static_cast<int>(config.hand_back_after.count())));
+  config.receive_spin = microseconds(
+      TuningInt("RAYMPI_RECEIVE_SPIN_US", static_cast<int>(config.receive_spin.count())));
+  config.fetch_spin_max = microseconds(
+      TuningInt("RAYMPI_FETCH_SPIN_MAX_US", static_cast<int>(config.fetch_spin_max.count())));
+  config.receiver_grace = microseconds(
+      TuningInt("RAYMPI_RECEIVER_GRACE_US", static_cast<int>(config.receiver_grace.count())));
   InitLogging(bootstrap.driver
                   ? "driver"
                   : "worker-" + std::to_string(config.node) + "." + std::to_string(config.slot));

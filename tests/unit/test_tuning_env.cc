@@ -42,5 +42,36 @@ TEST(TuningEnvTest, ValuesBelowTheMinimumAreRejected) {
   EXPECT_TRUE(CheckWith({{"RAYMPI_FETCH_SPIN_MAX_US", "0"}}).ok());
 }
 
+// TuningInt as if `vars` were the whole environment.
+int ReadWith(const std::map<std::string, std::string>& vars, const char* name, int fallback) {
+  return TuningInt(name, fallback, [&vars](const char* n) -> const char* {
+    auto it = vars.find(n);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(TuningEnvTest, TuningIntReadsValidValues) {
+  EXPECT_EQ(ReadWith({{"RAYMPI_PUSH_BATCH", "8"}}, "RAYMPI_PUSH_BATCH", 32), 8);
+  EXPECT_EQ(ReadWith({{"RAYMPI_RECEIVE_SPIN_US", "0"}}, "RAYMPI_RECEIVE_SPIN_US", 50), 0);
+}
+
+TEST(TuningEnvTest, TuningIntKeepsTheDefaultWhenUnsetOrInvalid) {
+  EXPECT_EQ(ReadWith({}, "RAYMPI_PUSH_BATCH", 32), 32);
+  EXPECT_EQ(ReadWith({{"RAYMPI_PUSH_BATCH", "lots"}}, "RAYMPI_PUSH_BATCH", 32), 32);
+  EXPECT_EQ(ReadWith({{"RAYMPI_PUSH_BATCH", "0"}}, "RAYMPI_PUSH_BATCH", 32), 32);
+  EXPECT_EQ(ReadWith({{"RAYMPI_HAND_BACK_US", "20ms"}}, "RAYMPI_HAND_BACK_US", 2000), 2000);
+}
+
+TEST(TuningEnvTest, EveryVariableTheProcessesReadIsKnown) {
+  // A name missing from the checker's table would be read as its default forever.
+  for (const char* name :
+       {"RAYMPI_MAX_INLINE_BYTES", "RAYMPI_STORE_FULL_TIMEOUT_MS", "RAYMPI_PIPELINE_DEPTH",
+        "RAYMPI_PUSH_BATCH", "RAYMPI_HAND_BACK_US", "RAYMPI_RECEIVE_SPIN_US",
+        "RAYMPI_FETCH_SPIN_MAX_US", "RAYMPI_RECEIVER_GRACE_US", "RAYMPI_NODE_TIMEOUT_MS",
+        "RAYMPI_SPAWN_TIMEOUT_S"}) {
+    EXPECT_EQ(ReadWith({{name, "7"}}, name, 1), 7) << name;
+  }
+}
+
 }  // namespace
 }  // namespace raympi
