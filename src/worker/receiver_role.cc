@@ -30,6 +30,7 @@ void ReceiverRole::Park() {
   holder_ = Holder::kNone;
   seat_ = nullptr;
   released_at_ = Clock::now();
+  released_at_ns_.store(released_at_.time_since_epoch().count(), std::memory_order_relaxed);
   // Only when the io thread sleeps without a timeout; otherwise its timer sees the release.
   if (io_sleep_ == IoSleep::kUntilRelease) {
     ++release_wakeups_;
@@ -63,21 +64,20 @@ void ReceiverRole::NotifyAll() {
 bool ReceiverRole::IoAcquire(std::unique_lock<std::mutex>& lock) {
   io_waiting_ = true;
   while (!stopped_) {
-    if (holder_ == Holder::kNone) {
-      const Clock::time_point due = released_at_ + io_grace_;
-      if (Clock::now() >= due) {
-        holder_ = Holder::kIo;
-        io_waiting_ = false;
-        return true;
-      }
-      io_sleep_ = IoSleep::kTimed;
-      io_cv_.wait_until(lock, due);
-    } else if (Clock::now() < released_at_ + io_grace_) {
-      // A user thread took the role back within the grace (a loop of short waits): look again
-      // when that grace ends, by our own timer. Asking its next release to wake us would cost a
+    const bool within_grace = Clock::now() < released_at_ + io_grace_;
+    if (holder_ == Holder::kNone && !within_grace) {
+      holder_ = Holder::kIo;
+      io_waiting_ = false;
+      return true;
+    }
+    if (within_grace) {
+      // Free for less than a grace, or taken back within it (a loop of short waits): look again
+      // when the grace ends, by our own timer. Asking the next release to wake us would cost a
       // futex wake and a context switch per task, and we would mostly find the role held again.
       io_sleep_ = IoSleep::kTimed;
-      io_cv_.wait_until(lock, released_at_ + io_grace_);
+      lock.unlock();
+      SleepOutTheGrace();
+      lock.lock();
     } else {
       // A user thread has held the role for a grace (it waits long, or idles): sleep until its
       // release (or Stop) wakes us, so an idle process costs no CPU.
@@ -90,8 +90,28 @@ bool ReceiverRole::IoAcquire(std::unique_lock<std::mutex>& lock) {
   return false;
 }
 
+void ReceiverRole::SleepOutTheGrace() {
+  std::unique_lock<std::mutex> timer(timer_mu_);
+  for (;;) {
+    const Clock::time_point released_at(
+        Clock::duration(released_at_ns_.load(std::memory_order_relaxed)));
+    const Clock::time_point due = released_at + io_grace_;
+    if (timer_stopped_ || Clock::now() >= due) return;  // the caller decides under the mutex
+    timer_cv_.wait_until(timer, due);
+    // Released again since: the role churns (or was taken); sleep on without the mutex.
+    if (released_at_ns_.load(std::memory_order_relaxed) != released_at.time_since_epoch().count()) {
+      lockless_checks_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
 void ReceiverRole::Stop() {
   stopped_ = true;
+  {
+    std::lock_guard<std::mutex> timer(timer_mu_);
+    timer_stopped_ = true;
+  }
+  timer_cv_.notify_all();
   for (Seat* s : queue_) s->cv.notify_one();
   io_cv_.notify_all();
   // Whoever receives returns now (sticky, so also a receive about to start).

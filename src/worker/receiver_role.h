@@ -8,8 +8,9 @@
 //    it has been free for `io_grace` (the driver runs user code, a worker executes a task), so a
 //    loop of short waits never pays for waking the io thread and handing the role back. While
 //    user threads take the role back within the grace, the io thread re-checks on its own timer
-//    (at most once per grace) instead of being woken by every release; only a role held for a
-//    whole grace makes it sleep until the next release.
+//    (at most once per grace) instead of being woken by every release, and without the owner's
+//    mutex, which the user thread mostly holds then; only a role held for a whole grace makes it
+//    sleep until the next release.
 //  - A thread that wants the role while another holds it queues on its own condition variable.
 //    If the io thread holds it, `wake_receiver` (the bus Wake) makes its receive return and it
 //    hands the role on. A releasing thread hands the role to the first queued thread.
@@ -18,6 +19,7 @@
 // role's state is part of the state that mutex guards.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -85,6 +87,9 @@ class ReceiverRole {
   enum class IoSleep { kAwake, kTimed, kUntilRelease };
   IoSleep io_sleep() const { return io_sleep_; }
   uint64_t release_wakeups() const { return release_wakeups_; }
+  // Timer wake-ups that found the role retaken within the grace and slept again without the
+  // owner's mutex.
+  uint64_t lockless_checks() const { return lockless_checks_.load(std::memory_order_relaxed); }
 
  private:
   enum class Holder { kNone, kIo, kSeat };
@@ -93,6 +98,10 @@ class ReceiverRole {
   // Gives the role to the first queued seat; false when none is queued.
   bool HandToQueued();
   void Park();
+  // The io thread, without the owner's mutex: sleeps until the role has not been released for a
+  // whole grace (or Stop). Taking the mutex at every timer expiry would block, and then be woken
+  // by, a user thread that holds it: a futex wake and tens of microseconds each on a small VM.
+  void SleepOutTheGrace();
 
   const std::chrono::microseconds io_grace_;
   const std::function<void()> wake_receiver_;
@@ -106,6 +115,12 @@ class ReceiverRole {
   uint64_t release_wakeups_ = 0;  // releases that woke the io thread (a syscall each)
   bool io_waiting_ = false;       // the io thread sleeps in IoAcquire
   std::condition_variable io_cv_;
+  // What SleepOutTheGrace reads without the owner's mutex (written under it).
+  std::atomic<int64_t> released_at_ns_{0};  // released_at_, as ns since the clock's epoch
+  std::atomic<uint64_t> lockless_checks_{0};
+  std::mutex timer_mu_;  // taken after the owner's mutex, never before it
+  std::condition_variable timer_cv_;
+  bool timer_stopped_ = false;  // under timer_mu_
 };
 
 template <typename Done>

@@ -345,5 +345,44 @@ TEST(ReceiverRoleTest, Issue7IoThreadTakesARoleLeftFreeAfterALoop) {
   EXPECT_LE(f.role.release_wakeups(), 2u);
 }
 
+// Issue 7: while a loop of short waits keeps retaking the role, the io thread's timer checks
+// without the owner's mutex. Taking it at every expiry would block on the user thread that holds
+// it, which then pays a futex wake (tens of microseconds on a VM) to let the io thread go.
+// Below, the user thread keeps the mutex throughout: an io thread that took it would hang.
+TEST(ReceiverRoleTest, Issue7IoTimerChecksWithoutTheOwnersMutexWhileTheRoleChurns) {
+  // Long enough that the churning thread is never off the CPU for a whole grace.
+  Fixture f(microseconds(50000));
+  ReceiverRole::Seat seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  std::atomic<bool> io_got{true};
+  std::thread io([&f, &io_got] {
+    std::unique_lock<std::mutex> l(f.mu);
+    io_got = f.role.IoAcquire(l);
+  });
+  // Churn, letting the mutex go between turns, until the io thread sleeps on its timer.
+  while (f.role.io_sleep() != ReceiverRole::IoSleep::kTimed) {
+    f.role.Release(seat);
+    ASSERT_TRUE(f.role.Acquire(
+        lock, seat, [] { return false; }, kNever));
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+  }
+  // Churn holding the mutex until the timer has found the role retaken three times.
+  while (f.role.lockless_checks() < 3) {
+    f.role.Release(seat);
+    ASSERT_TRUE(f.role.Acquire(
+        lock, seat, [] { return false; }, kNever));
+    std::this_thread::yield();
+  }
+  EXPECT_TRUE(f.role.held_by(seat));
+  f.role.Stop();
+  lock.unlock();
+  io.join();
+  EXPECT_FALSE(io_got);
+}
+
 }  // namespace
 }  // namespace raympi
