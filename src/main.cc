@@ -47,7 +47,6 @@ namespace raympi {
 namespace {
 
 constexpr int kExitUsage = 2;
-constexpr int kBusSlots = 128;
 
 struct Flags {
   int ranks_per_node = 0;  // 0: the ranks that share memory form a node
@@ -457,10 +456,8 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     RemoveStaleShm();
     ShmBus::Options options;
     options.name = "/" + bus_prefix;
-    // A mailbox per process; a node of many pre-launched ranks needs one for each, and room
-    // for replacements of dead workers (new slots).
     const int bus_slots =
-        flags.prelaunched ? std::max(kBusSlots, 2 * (workers_of_my_node + 2)) : kBusSlots;
+        NodeProcessSlots(resources->num_cpus, flags.prelaunched ? workers_of_my_node : 0);
     options.num_slots = bus_slots;
     options.ring_bytes = 256 << 10;
     auto created = ShmBus::Create(options);

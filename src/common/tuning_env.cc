@@ -29,6 +29,7 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_RECEIVER_GRACE_US", 0, "mailbox grace before the io thread takes over, us"},
     {"RAYMPI_NODE_TIMEOUT_MS", 1, "silence after which a node is lost, ms"},
     {"RAYMPI_SPAWN_TIMEOUT_S", 1, "how long a worker spawn may take, s"},
+    {"RAYMPI_NODE_PROCESS_SLOTS", 3, "processes a node may start over the job"},
 };
 
 // Where `text` is a whole number of at least `v.min` (and at most INT_MAX), its value.

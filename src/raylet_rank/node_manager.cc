@@ -389,7 +389,9 @@ void NodeManager::GrantQueued() {
   int missing = waiting_for_worker - pool_->num_starting();
   if (missing > 0 && startup_failures_ < kMaxStartupFailures) {
     Status st = pool_->Start(missing, false);
-    if (!st.ok()) RAYMPI_LOG_ERROR("{}", st.ToString());
+    // Said once: the lease requests wait, and this pass runs again for every message.
+    if (!st.ok() && !said_start_failure_) RAYMPI_LOG_ERROR("{}", st.ToString());
+    said_start_failure_ = !st.ok();
   }
 }
 

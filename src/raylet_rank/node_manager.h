@@ -145,6 +145,7 @@ class NodeManager {
   // Workers that died before raympi::Init: after a few, no more are started (the program
   // cannot run as a worker, and starting more would only repeat that).
   int startup_failures_ = 0;
+  bool said_start_failure_ = false;  // the last pool start failed and was logged
 };
 
 }  // namespace raympi

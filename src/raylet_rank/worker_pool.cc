@@ -1,9 +1,21 @@
 #include "raylet_rank/worker_pool.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
+#include "common/tuning_env.h"
+
 namespace raympi {
+
+int NodeProcessSlots(double num_cpus, int prelaunched_workers) {
+  constexpr int kMinSlots = 128;
+  const int cpus = std::max(1, static_cast<int>(std::ceil(num_cpus)));
+  int slots = prelaunched_workers > 0 ? 2 * (prelaunched_workers + 2) : 2 + 4 * cpus;
+  slots = std::max(kMinSlots, slots);
+  // Whatever is asked, every pre-launched rank (and the raylet and driver) needs its slot.
+  return std::max(prelaunched_workers + 2, TuningInt("RAYMPI_NODE_PROCESS_SLOTS", slots));
+}
 
 WorkerPool::WorkerPool(WorkerLauncher* launcher, LaunchRequest base, int first_slot, int max_slots)
     : launcher_(launcher), base_(std::move(base)), next_slot_(first_slot), max_slots_(max_slots) {}
@@ -12,10 +24,17 @@ Status WorkerPool::Start(int num_workers, bool with_driver) {
   // A fixed pool (pre-launched ranks) starts what it can; the rest of the demand queues.
   num_workers = std::min(num_workers, launcher_->StartableWorkers());
   if (num_workers <= 0 && !with_driver) return Status::Ok();
-  if (next_slot_ + num_workers > max_slots_) {
-    return Status::Unavailable("node " + std::to_string(base_.node) + " cannot start " +
-                               std::to_string(num_workers) + " more workers: all " +
-                               std::to_string(max_slots_) + " process slots are used");
+  const int room = std::max(0, max_slots_ - next_slot_);
+  if (num_workers > room) {
+    if (room == 0 && !with_driver) {
+      return Status::Unavailable(
+          "node " + std::to_string(base_.node) + " has started a process in each of its " +
+          std::to_string(max_slots_) +
+          " bus slots (a slot per worker over the job, replacements included); tasks and "
+          "actors that need another worker wait for a leased one to come back. Set "
+          "RAYMPI_NODE_PROCESS_SLOTS higher to allow more");
+    }
+    num_workers = room;
   }
   LaunchRequest request = base_;
   request.with_driver = with_driver;

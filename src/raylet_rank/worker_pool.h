@@ -13,12 +13,20 @@
 
 namespace raympi {
 
+// Mailboxes of a node's bus: the raylet's, the driver's, and a slot for every worker the node
+// may start over the job (slots of dead workers are not reused). Room for two workers per CPU
+// (tasks, and as many again blocked in Get or hosting CPU-less actors) plus replacements, and
+// never fewer than 128; a fixed pool of pre-launched ranks needs one per rank and its restarts.
+// RAYMPI_NODE_PROCESS_SLOTS overrides it.
+int NodeProcessSlots(double num_cpus, int prelaunched_workers);
+
 class WorkerPool {
  public:
   // `base` holds the program, bus and node; slots [first_slot, max_slots) are for workers.
   WorkerPool(WorkerLauncher* launcher, LaunchRequest base, int first_slot, int max_slots);
 
-  // Starts `num_workers` workers, and the driver in the same launch when `with_driver`.
+  // Starts `num_workers` workers, and the driver in the same launch when `with_driver`; fewer
+  // when the node's slots run out (Unavailable when none is left).
   Status Start(int num_workers, bool with_driver);
   // A started process attached to the bus.
   void OnReady(int slot);
