@@ -492,7 +492,7 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
     spec.set_return_id(return_id);
     spec.set_function(function);
     spec.set_return_type(return_type);
-    spec.set_name(options.name);
+    if (!options.name.empty()) spec.set_name(options.name);  // an empty string is a heap block
     if (options.max_retries < 0) {
       throw Error("raympi::Task(" + function + ").SetMaxRetries: must be >= 0, got " +
                   std::to_string(options.max_retries));
