@@ -196,9 +196,11 @@ std::shared_ptr<T> Get(const ObjectRef<T>& ref, int timeout_ms = -1) {
 template <typename T>
 std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs, int timeout_ms = -1) {
   std::vector<std::string> ids;
+  ids.reserve(refs.size());
   for (const auto& r : refs) ids.push_back(r.ID());
   auto objects = internal::CurrentRuntime().Get(ids, timeout_ms);
   std::vector<std::shared_ptr<T>> out;
+  out.reserve(refs.size());
   for (size_t i = 0; i < refs.size(); ++i)
     out.push_back(internal::DecodeObject<T>(ids[i], objects[i]));
   return out;

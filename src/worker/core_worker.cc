@@ -30,6 +30,24 @@ std::string QueueKey(const rpc::TaskSpec& spec, int home_node) {
   return key;
 }
 
+// True if a task with `spec` belongs in a queue whose demands are `resources` and `strategy`
+// (exactly equal: the slow path's key rounds amounts).
+bool SameDemands(const rpc::ResourceSet& resources, const rpc::SchedulingStrategy& strategy,
+                 const rpc::TaskSpec& spec) {
+  const rpc::SchedulingStrategy& s = spec.strategy();
+  if (s.kind() != strategy.kind() || s.node() != strategy.node() || s.soft() != strategy.soft()) {
+    return false;
+  }
+  const auto& want = spec.resources().amounts();
+  const auto& have = resources.amounts();
+  if (want.size() != have.size()) return false;
+  for (const auto& [name, amount] : want) {
+    auto it = have.find(name);
+    if (it == have.end() || it->second != amount) return false;
+  }
+  return true;
+}
+
 double UnixSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -83,11 +101,15 @@ rpc::Envelope CoreWorker::NewEnvelope(int node, int slot) const {
   return e;
 }
 
+int CoreWorker::RouteSlot(const rpc::Address& dst) const {
+  return dst.node() == config_.node ? dst.slot() : kRayletSlot;
+}
+
 void CoreWorker::SendAll(Outbox& out) {
-  for (const rpc::Envelope& e : out) {
+  for (const Outbox::Message& m : out.messages()) {
     // Another node's processes are reached through our raylet, which forwards over MPI.
-    int slot = e.dst().node() == config_.node ? e.dst().slot() : kRayletSlot;
-    Status st = bus_->Send(slot, EncodeFrame(e));
+    const int slot = m.frame.empty() ? RouteSlot(m.envelope.dst()) : m.slot;
+    Status st = bus_->Send(slot, m.frame.empty() ? EncodeFrame(m.envelope) : m.frame);
     if (!st.ok()) RAYMPI_LOG_ERROR("send to slot {} failed: {}", slot, st.ToString());
   }
   out.clear();
@@ -356,14 +378,20 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
   Waiter waiter;
   waiter.num = num;
   std::unique_lock<std::mutex> lock(mu_);
-  for (const std::string& id : ids) {
-    if (Owns(*ObjectId::FromBinary(id)) && !objects_.count(id)) {
-      throw ObjectLostError("raympi: object " + DescribeObjectId(id) +
+  // One lookup per id for both passes (entries stay put while the map grows).
+  std::vector<ObjectEntry*> entries(ids.size(), nullptr);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = objects_.find(ids[i]);
+    if (it != objects_.end()) {
+      entries[i] = &it->second;
+    } else if (Owns(*ObjectId::FromBinary(ids[i]))) {
+      throw ObjectLostError("raympi: object " + DescribeObjectId(ids[i]) +
                             " was freed: its last ObjectRef was dropped (or it never existed)");
     }
   }
-  for (const std::string& id : ids) {
-    ObjectEntry& entry = objects_[id];
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string& id = ids[i];
+    ObjectEntry& entry = entries[i] != nullptr ? *entries[i] : objects_[id];
     RequestFromOwner(id, entry, out);
     if (entry.ready) {
       ++waiter.ready;
@@ -393,11 +421,13 @@ std::vector<bool> CoreWorker::Wait(const std::vector<std::string>& ids, int num,
     auto it = objects_.find(id);
     bool is_ready = it != objects_.end() && it->second.ready;
     ready.push_back(is_ready);
-    if (it != objects_.end() && !is_ready) {
+    if (it == objects_.end()) continue;
+    if (!is_ready) {
       auto& w = it->second.waiters;
       w.erase(std::remove(w.begin(), w.end(), &waiter), w.end());
     }
-    NoteRelease(id);
+    // Only an object nobody here holds a ref to may go now (MaybeRelease's first test).
+    if (it->second.local_refs == 0) NoteRelease(id);
   }
   out.clear();
   FlushReleases(out);
@@ -462,7 +492,7 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
     spec.set_return_id(return_id);
     spec.set_function(function);
     spec.set_return_type(return_type);
-    spec.set_name(options.name);
+    if (!options.name.empty()) spec.set_name(options.name);  // an empty string is a heap block
     if (options.max_retries < 0) {
       throw Error("raympi::Task(" + function + ").SetMaxRetries: must be >= 0, got " +
                   std::to_string(options.max_retries));
@@ -532,7 +562,7 @@ void CoreWorker::StartResolving(rpc::TaskSpec spec, Outbox& out) {
   std::string task_id = spec.task_id();
   for (const std::string& id : task.missing) {
     ObjectEntry& entry = objects_[id];
-    entry.dependent_tasks.insert(task_id);
+    entry.dependent_tasks.push_back(task_id);
     RequestFromOwner(id, entry, out);
   }
   task.spec = std::move(spec);
@@ -577,19 +607,28 @@ void CoreWorker::Enqueue(rpc::TaskSpec spec, Outbox& out) {
     return;
   }
   int home = HomeNode(spec);
-  std::string key = QueueKey(spec, home);
-  SchedulingQueue& q = queues_[key];
+  SchedulingQueue& q = QueueFor(spec, home);
   q.home_node = home;
   if (q.tasks.empty() && q.leases.empty()) {
     *q.resources.mutable_amounts() = spec.resources().amounts();
     q.strategy = spec.strategy();
   }
   q.tasks.push_back(std::move(spec));
-  Pump(key, out);
+  Pump(q, out);
 }
 
-void CoreWorker::Pump(const std::string& key, Outbox& out) {
-  SchedulingQueue& q = queues_[key];
+CoreWorker::SchedulingQueue& CoreWorker::QueueFor(const rpc::TaskSpec& spec, int home_node) {
+  // A program submits runs of tasks with equal demands: compare with the previous task's queue
+  // before building the key (a std::map and a few to_strings per task).
+  if (last_queue_ != nullptr && last_queue_->home_node == home_node &&
+      SameDemands(last_queue_->resources, last_queue_->strategy, spec)) {
+    return *last_queue_;
+  }
+  last_queue_ = &queues_[QueueKey(spec, home_node)];
+  return *last_queue_;
+}
+
+void CoreWorker::Pump(SchedulingQueue& q, Outbox& out) {
   // Fill the least loaded leases first so work spreads over all leased workers.
   while (!q.tasks.empty() && !q.leases.empty()) {
     auto least =
@@ -604,15 +643,22 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
       rpc::TaskSpec* spec = i == 0 ? push->mutable_spec() : push->add_more();
       *spec = std::move(q.tasks.front());
       q.tasks.pop_front();
-      in_flight_[spec->task_id()] = InFlight{key, least->id, *spec, ++next_push_order_};
     }
     least->in_flight += batch;
-    out.push_back(std::move(envelope));
+    // Encoded now, the push no longer needs its specs: they move into in_flight_ (kept to run
+    // a task again if its worker dies) instead of being copied there.
+    out.PushFrame(RouteSlot(envelope.dst()), EncodeFrame(envelope));
+    auto keep = [&](rpc::TaskSpec& spec) {
+      const IdKey task_id(spec.task_id());
+      in_flight_[task_id] = InFlight{&q, least->id, std::move(spec), ++next_push_order_};
+    };
+    keep(*push->mutable_spec());
+    for (rpc::TaskSpec& spec : *push->mutable_more()) keep(spec);
   }
   int wanted = std::min<int>(static_cast<int>(q.tasks.size()), kMaxPendingLeaseRequests);
   while (q.pending_lease_requests < wanted) {
     uint64_t request_id = ++next_lease_request_;
-    lease_requests_[request_id] = LeaseRequest{key, q.home_node};
+    lease_requests_[request_id] = LeaseRequest{&q, q.home_node};
     ++q.pending_lease_requests;
     out.push_back(MakeLeaseRequest(q.home_node, request_id, q, /*spilled=*/false));
   }
@@ -620,7 +666,7 @@ void CoreWorker::Pump(const std::string& key, Outbox& out) {
   // up other owners' requests and end in leases nobody uses.
   if (q.tasks.empty() && q.pending_lease_requests > 0) {
     for (auto it = lease_requests_.begin(); it != lease_requests_.end();) {
-      if (it->second.queue_key != key) {
+      if (it->second.queue != &q) {
         ++it;
         continue;
       }
@@ -671,8 +717,7 @@ void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
     }
     return;
   }
-  std::string key = it->second.queue_key;
-  SchedulingQueue& q = queues_[key];
+  SchedulingQueue& q = *it->second.queue;
   switch (reply.result_case()) {
     case rpc::LeaseReply::kWorker: {
       lease_requests_.erase(it);
@@ -709,7 +754,7 @@ void CoreWorker::OnLeaseReply(const rpc::Envelope& envelope, Outbox& out) {
     default:
       return;
   }
-  Pump(key, out);
+  Pump(q, out);
 }
 
 void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
@@ -718,20 +763,20 @@ void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
   if (it != in_flight_.end()) {
     InFlight where = std::move(it->second);
     in_flight_.erase(it);
-    SchedulingQueue& q = queues_[where.queue_key];
+    SchedulingQueue& q = *where.queue;
     for (Lease& l : q.leases) {
       if (l.id == where.lease_id) --l.in_flight;
     }
     if (done.result().is_error() && where.spec.retry_exceptions() &&
         Retry(where.spec, "it failed: " + done.result().error_message(), out)) {
-      Pump(where.queue_key, out);
+      Pump(q, out);
       return;
     }
     if (done.result().in_store()) {
       auto entry = objects_.find(done.result().object_id());
-      if (entry != objects_.end()) entry->second.lineage = where.spec;
+      if (entry != objects_.end()) entry->second.lineage = std::move(where.spec);
     }
-    Pump(where.queue_key, out);
+    Pump(q, out);
   }
   std::string id = done.result().object_id();
   MarkReady(id, std::move(*done.mutable_result()), out);
@@ -749,10 +794,10 @@ bool CoreWorker::Retry(rpc::TaskSpec& spec, const std::string& why, Outbox& out)
 
 void CoreWorker::OnWorkerDied(const rpc::WorkerDied& died, Outbox& out) {
   std::set<uint64_t> dead(died.lease_ids().begin(), died.lease_ids().end());
-  std::set<std::string> keys;
+  std::vector<SchedulingQueue*> touched;
   for (auto& [key, q] : queues_) {
     auto gone = [&](const Lease& l) { return dead.count(l.id) > 0; };
-    if (std::any_of(q.leases.begin(), q.leases.end(), gone)) keys.insert(key);
+    if (std::any_of(q.leases.begin(), q.leases.end(), gone)) touched.push_back(&q);
     q.leases.erase(std::remove_if(q.leases.begin(), q.leases.end(), gone), q.leases.end());
   }
   const std::string where =
@@ -787,7 +832,7 @@ void CoreWorker::OnWorkerDied(const rpc::WorkerDied& died, Outbox& out) {
                               : "all " + std::to_string(spec.max_retries()) + " retries used";
     FailTask(spec, spec.function(), cause + "; " + retries, out);
   }
-  for (const std::string& key : keys) Pump(key, out);
+  for (SchedulingQueue* q : touched) Pump(*q, out);
 }
 
 void CoreWorker::OnNodeDied(const rpc::NodeDied& died, Outbox& out) {
@@ -807,14 +852,15 @@ void CoreWorker::OnNodeDied(const rpc::NodeDied& died, Outbox& out) {
   // Lease requests waiting at its raylet: ask at home again.
   for (auto& [request_id, request] : lease_requests_) {
     if (request.node != node) continue;
-    SchedulingQueue& q = queues_[request.queue_key];
+    SchedulingQueue& q = *request.queue;
     if (q.home_node == node) q.home_node = config_.node;
     request.node = q.home_node;
     out.push_back(MakeLeaseRequest(q.home_node, request_id, q, /*spilled=*/false));
   }
   // Objects whose every copy was there.
-  for (auto& [id, entry] : objects_) {
+  for (auto& [key, entry] : objects_) {
     if (!entry.ready || !entry.value.in_store() || !entry.copies.count(node)) continue;
+    const std::string id = key.Binary();
     entry.copies.erase(node);
     if (!entry.copies.empty()) {
       if (entry.value.node() == node) entry.value.set_node(*entry.copies.begin());
@@ -864,7 +910,7 @@ void CoreWorker::ReturnIdleLeases(Outbox& out) {
 }
 
 void CoreWorker::OnReturnTasks(const rpc::ReturnTasks& returned, Outbox& out) {
-  std::set<std::string> keys;
+  std::vector<SchedulingQueue*> touched;
   std::vector<InFlight> back;
   for (const std::string& task_id : returned.task_ids()) {
     auto it = in_flight_.find(task_id);
@@ -876,14 +922,14 @@ void CoreWorker::OnReturnTasks(const rpc::ReturnTasks& returned, Outbox& out) {
   std::sort(back.begin(), back.end(),
             [](const InFlight& a, const InFlight& b) { return a.push_order > b.push_order; });
   for (InFlight& task : back) {
-    SchedulingQueue& q = queues_[task.queue_key];
+    SchedulingQueue& q = *task.queue;
     for (Lease& l : q.leases) {
       if (l.id == task.lease_id) --l.in_flight;
     }
     q.tasks.push_front(std::move(task.spec));
-    keys.insert(task.queue_key);
+    if (std::find(touched.begin(), touched.end(), &q) == touched.end()) touched.push_back(&q);
   }
-  for (const std::string& key : keys) Pump(key, out);
+  for (SchedulingQueue* q : touched) Pump(*q, out);
 }
 
 // ---- executing tasks (worker mode) ------------------------------------------------------------

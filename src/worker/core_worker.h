@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/id_key.h"
 #include "common/ids.h"
 #include "common/shm_bus.h"
 #include "common/status.h"
@@ -117,7 +118,31 @@ class CoreWorker : public internal::Runtime {
   void Stop();
 
  private:
-  using Outbox = std::vector<rpc::Envelope>;
+  // What a handler sends once mu_ is released, in order. Most messages are envelopes, encoded
+  // by SendAll; a push is encoded under mu_ (Pump), so that its specs then move into in_flight_
+  // instead of being copied (docs/performance.md, "Fewer copies per task").
+  class Outbox {
+   public:
+    struct Message {
+      rpc::Envelope envelope;  // when `frame` is empty
+      std::string frame;       // already encoded, for mailbox `slot`
+      int slot = 0;
+    };
+    Outbox() = default;
+    Outbox(std::initializer_list<rpc::Envelope> envelopes) {
+      for (const rpc::Envelope& e : envelopes) push_back(e);
+    }
+    void push_back(rpc::Envelope envelope) { messages_.push_back({std::move(envelope), {}, 0}); }
+    void PushFrame(int slot, std::string frame) {
+      messages_.push_back({rpc::Envelope(), std::move(frame), slot});
+    }
+    bool empty() const { return messages_.empty(); }
+    void clear() { messages_.clear(); }
+    const std::vector<Message>& messages() const { return messages_; }
+
+   private:
+    std::vector<Message> messages_;
+  };
   // A thread in Wait/Get: woken when `ready` reaches `num` (or the job stops).
   struct Waiter : ReceiverRole::Seat {
     int num = 0;
@@ -142,10 +167,10 @@ class CoreWorker : public internal::Runtime {
     // Owner, stored task results: the task that made it, to make it again if every copy is lost
     // (lineage reconstruction).
     std::optional<rpc::TaskSpec> lineage;
-    bool requested = false;                 // borrowed: GetObject sent to the owner
-    std::vector<rpc::Address> borrowers;    // owner: who asked before it was ready
-    std::set<std::string> dependent_tasks;  // tasks whose arguments wait for it
-    std::vector<Waiter*> waiters;           // threads in Wait that count it
+    bool requested = false;               // borrowed: GetObject sent to the owner
+    std::vector<rpc::Address> borrowers;  // owner: who asked before it was ready
+    std::vector<IdKey> dependent_tasks;   // tasks whose arguments wait for it (each once)
+    std::vector<Waiter*> waiters;         // threads in Wait that count it
   };
   struct ResolvingTask {
     rpc::TaskSpec spec;
@@ -166,7 +191,7 @@ class CoreWorker : public internal::Runtime {
     int home_node = 0;  // whose raylet gets the lease requests first
   };
   struct InFlight {
-    std::string queue_key;
+    SchedulingQueue* queue = nullptr;  // queues_ never erases, so this stays valid
     uint64_t lease_id = 0;
     rpc::TaskSpec spec;       // to run it again if its worker dies
     uint64_t push_order = 0;  // a worker runs its lease's tasks in this order
@@ -220,6 +245,8 @@ class CoreWorker : public internal::Runtime {
   // fetch_spin_max from now); now when none pulls from another node.
   std::chrono::steady_clock::time_point ExpectedFetchEnd(const Outbox& fetches) const;
   void SendAll(Outbox& out);
+  // The mailbox a message to `dst` goes to: its own on this node, else our raylet's.
+  int RouteSlot(const rpc::Address& dst) const;
   rpc::Envelope NewEnvelope(int node, int slot) const;
   bool Owns(const ObjectId& id) const;
 
@@ -230,7 +257,9 @@ class CoreWorker : public internal::Runtime {
   void RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out);
   int HomeNode(const rpc::TaskSpec& spec) const;
   void Enqueue(rpc::TaskSpec spec, Outbox& out);
-  void Pump(const std::string& key, Outbox& out);
+  // The queue of tasks with the spec's demands and home node (created when new).
+  SchedulingQueue& QueueFor(const rpc::TaskSpec& spec, int home_node);
+  void Pump(SchedulingQueue& q, Outbox& out);
   void FailTask(const rpc::TaskSpec& spec, const std::string& function, const std::string& message,
                 Outbox& out);
   void OnLeaseReply(const rpc::Envelope& envelope, Outbox& out);
@@ -310,10 +339,10 @@ class CoreWorker : public internal::Runtime {
   // Frees (owner) or forgets (borrower) an object nobody here refers to any more.
   // Releases are noted while handling and done at the end (FlushReleases), never in the middle
   // of code that still holds a reference to the entry.
-  void NoteRelease(const std::string& id) { pending_release_.push_back(id); }
+  void NoteRelease(const IdKey& id) { pending_release_.push_back(id); }
   void FlushReleases(Outbox& out);
-  void MaybeRelease(const std::string& id, Outbox& out);
-  void ReleaseTaskArgs(const std::string& task_id);
+  void MaybeRelease(const IdKey& id, Outbox& out);
+  void ReleaseTaskArgs(const IdKey& task_id);
   // Moves `args` into the spec; the objects they refer to live at least until the task with
   // `return_id` is done (ReleaseTaskArgs). Throws ObjectLostError, naming `what`, for a freed
   // object of ours.
@@ -339,18 +368,19 @@ class CoreWorker : public internal::Runtime {
   uint32_t next_index_ = 0;
   uint64_t next_lease_request_ = 0;
   uint64_t next_push_order_ = 0;
-  std::unordered_map<std::string, ObjectEntry> objects_;
-  std::unordered_map<std::string, ResolvingTask> resolving_;
+  std::unordered_map<IdKey, ObjectEntry, IdKeyHash> objects_;
+  std::unordered_map<IdKey, ResolvingTask, IdKeyHash> resolving_;
   std::map<std::string, SchedulingQueue> queues_;
+  SchedulingQueue* last_queue_ = nullptr;  // QueueFor's answer for the previous task
   struct LeaseRequest {
-    std::string queue_key;
+    SchedulingQueue* queue = nullptr;
     int node = 0;  // whose raylet holds the request now
   };
   std::unordered_map<uint64_t, LeaseRequest> lease_requests_;
-  std::unordered_map<std::string, InFlight> in_flight_;  // task id -> where it runs
+  std::unordered_map<IdKey, InFlight, IdKeyHash> in_flight_;  // task id -> where it runs
   // Owner: the objects each pending task takes (their task_refs), by task id.
-  std::unordered_map<std::string, std::vector<std::string>> task_args_;
-  std::vector<std::string> pending_release_;
+  std::unordered_map<IdKey, std::vector<std::string>, IdKeyHash> task_args_;
+  std::vector<IdKey> pending_release_;
   std::set<int> dead_nodes_;
   std::deque<rpc::PushTask> pushed_;  // worker: tasks to execute
   uint64_t next_request_id_ = 0;

@@ -48,9 +48,9 @@ void CoreWorker::MarkReady(const std::string& id, rpc::ObjectValue value, Outbox
     if (++w->ready == w->num) role_.Notify(*w);
   }
   entry.waiters.clear();
-  std::set<std::string> dependents;
+  std::vector<IdKey> dependents;
   dependents.swap(entry.dependent_tasks);
-  for (const std::string& task_id : dependents) {
+  for (const IdKey& task_id : dependents) {
     auto it = resolving_.find(task_id);
     if (it == resolving_.end()) continue;
     ResolvingTask& task = it->second;
@@ -227,6 +227,7 @@ std::vector<internal::FetchedObject> CoreWorker::Get(const std::vector<std::stri
       throw ObjectLostError("raympi::Get: " + local.message());
     }
     result.clear();
+    result.reserve(ids.size());
     try {
       for (const std::string& id : ids) {
         auto it = objects_.find(id);
@@ -307,7 +308,8 @@ std::chrono::steady_clock::time_point CoreWorker::ExpectedFetchEnd(const Outbox&
   constexpr std::chrono::microseconds kFixed{150};
   constexpr uint64_t kBytesPerMicrosecond = 4000;  // 4 GB/s
   uint64_t bytes = 0;
-  for (const rpc::Envelope& e : fetches) {
+  for (const Outbox::Message& m : fetches.messages()) {
+    const rpc::Envelope& e = m.envelope;
     if (e.has_fetch_object() && e.fetch_object().node() != config_.node) {
       bytes += e.fetch_object().size();
     }
@@ -394,11 +396,13 @@ void CoreWorker::AddArgs(const std::string& what, const std::string& return_id,
                             " was freed (its last ObjectRef was dropped)");
     }
   }
-  std::vector<std::string>& arg_ids = task_args_[return_id];
+  // Most tasks take plain values: only ref arguments get an entry (one lookup fewer per task).
+  std::vector<std::string>* arg_ids = nullptr;
   for (auto& a : args) {
     if (ObjectId::FromBinary(a.object_id).ok()) {
       ++objects_[a.object_id].task_refs;
-      arg_ids.push_back(a.object_id);
+      if (arg_ids == nullptr) arg_ids = &task_args_[return_id];
+      arg_ids->push_back(a.object_id);
     }
     rpc::TaskArg* arg = spec.add_args();
     arg->set_value(std::move(a.value));
@@ -407,7 +411,8 @@ void CoreWorker::AddArgs(const std::string& what, const std::string& return_id,
   }
 }
 
-void CoreWorker::ReleaseTaskArgs(const std::string& task_id) {
+void CoreWorker::ReleaseTaskArgs(const IdKey& task_id) {
+  if (task_args_.empty()) return;
   auto it = task_args_.find(task_id);
   if (it == task_args_.end()) return;
   for (const std::string& id : it->second) {
@@ -420,13 +425,13 @@ void CoreWorker::ReleaseTaskArgs(const std::string& task_id) {
 
 void CoreWorker::FlushReleases(Outbox& out) {
   while (!pending_release_.empty()) {
-    std::vector<std::string> ids;
+    std::vector<IdKey> ids;
     ids.swap(pending_release_);
-    for (const std::string& id : ids) MaybeRelease(id, out);
+    for (const IdKey& id : ids) MaybeRelease(id, out);
   }
 }
 
-void CoreWorker::MaybeRelease(const std::string& id, Outbox& out) {
+void CoreWorker::MaybeRelease(const IdKey& id, Outbox& out) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectEntry& e = it->second;
@@ -434,20 +439,20 @@ void CoreWorker::MaybeRelease(const std::string& id, Outbox& out) {
       !e.fetch_waiters.empty() || !e.dependent_tasks.empty() || e.fetching) {
     return;
   }
-  auto parsed = ObjectId::FromBinary(id);
-  if (parsed.ok() && Owns(*parsed)) {
+  const ObjectId parsed = id.ToObjectId();  // entries have valid keys
+  if (Owns(parsed)) {
     if (!e.ready || !e.borrowers.empty()) return;  // a pending task still writes it
     if (e.value.in_store()) {
       for (int node : e.copies) {
         if (node == config_.node) {
-          Status st = store_->Delete(*parsed);
+          Status st = store_->Delete(parsed);
           if (!st.ok() && st.code() != StatusCode::kNotFound) {
-            RAYMPI_LOG_WARN("freeing object {}: {}", parsed->Hex(), st.ToString());
+            RAYMPI_LOG_WARN("freeing object {}: {}", parsed.Hex(), st.ToString());
           }
           // Freed here at once; our raylet also deletes a spilled copy, if it made one.
         }
         rpc::Envelope free = NewEnvelope(node, kRayletSlot);
-        free.mutable_free_objects()->add_object_ids(id);
+        free.mutable_free_objects()->add_object_ids(id.Binary());
         out.push_back(std::move(free));
       }
     }

@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "common/id_key.h"
 #include "common/ids.h"
 
 namespace raympi {
@@ -153,6 +156,48 @@ TEST(ObjectIdTest, UsableAsOrderedKey) {
   EXPECT_EQ(set.size(), SampleIds().size());
   EXPECT_EQ(set.count(MakeId(1, 1, 4242, 256)), 1u);
   EXPECT_EQ(set.count(MakeId(1, 1, 4242, 257)), 0u);
+}
+
+// IdKey: the core worker's fixed-size map key for binary ids (issue 7).
+TEST(IdKeyTest, RoundTripsAndKeepsTheFields) {
+  for (const ObjectId& id : SampleIds()) {
+    IdKey key(id.Binary());
+    EXPECT_TRUE(key.valid());
+    EXPECT_EQ(key.Binary(), id.Binary());
+    EXPECT_EQ(key.ToObjectId(), id);
+  }
+}
+
+TEST(IdKeyTest, EqualityFollowsTheBytes) {
+  for (const ObjectId& a : SampleIds()) {
+    for (const ObjectId& b : SampleIds()) {
+      EXPECT_EQ(IdKey(a.Binary()) == IdKey(b.Binary()), a == b) << a.Hex() << " " << b.Hex();
+      if (a == b) EXPECT_EQ(IdKey(a.Binary()).Hash(), IdKey(b.Binary()).Hash());
+    }
+  }
+}
+
+TEST(IdKeyTest, AStringOfTheWrongSizeIsTheInvalidKeyAndMatchesNoValidId) {
+  for (const std::string& bad : {std::string(), std::string(15, 'x'), std::string(17, 'x')}) {
+    IdKey key(bad);
+    EXPECT_FALSE(key.valid()) << bad.size();
+    for (const ObjectId& id : SampleIds()) EXPECT_NE(key, IdKey(id.Binary()));
+  }
+  std::unordered_map<IdKey, int, IdKeyHash> map;
+  for (const ObjectId& id : SampleIds()) map[id.Binary()] = 1;
+  EXPECT_EQ(map.count(std::string(3, 'y')), 0u);
+}
+
+TEST(IdKeyTest, OneOwnersIdsSpreadOverTheBuckets) {
+  // The per-owner counter is what varies in a process's ids: they must not collide in a table.
+  std::unordered_set<size_t> buckets;
+  constexpr size_t kBuckets = 16384;
+  constexpr uint32_t kIds = 10000;
+  for (uint32_t i = 1; i <= kIds; ++i) {
+    buckets.insert(IdKey(MakeId(0, 1, 4242, i).Binary()).Hash() % kBuckets);
+  }
+  // Random placement would fill ~7,600 distinct buckets of 16,384 with 10,000 keys.
+  EXPECT_GT(buckets.size(), 7000u);
 }
 
 }  // namespace
