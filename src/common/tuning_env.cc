@@ -27,6 +27,8 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_RECEIVER_GRACE_US", 0, "mailbox grace before the io thread takes over, us"},
     {"RAYMPI_NODE_TIMEOUT_MS", 1, "silence after which a node is lost, ms"},
     {"RAYMPI_SPAWN_TIMEOUT_S", 1, "how long a worker spawn may take, s"},
+    {"RAYMPI_SAME_HOST_READS", 0,
+     "whether nodes of one host read each other's stores directly (0: over MPI)"},
 };
 
 }  // namespace
