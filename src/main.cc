@@ -32,6 +32,7 @@
 #include "objects/object_manager.h"
 #include "objects/object_store.h"
 #include "objects/rma_window.h"
+#include "objects/same_host_peers.h"
 #include "objects/spill_dir.h"
 #include "objects/spill_manager.h"
 #include "raylet_rank/node_manager.h"
@@ -432,6 +433,7 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
   std::unique_ptr<ShmBus> bus;
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<MpiRmaWindow> window;
+  std::unique_ptr<SameHostReader> same_host_reader;  // reads this host's nodes, else `window`
   std::unique_ptr<Hdf5SpillStorage> spill_storage;
   std::unique_ptr<SpillManager> spill;
   std::unique_ptr<ObjectManager> objects;
@@ -568,6 +570,18 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     window = std::move(created_window.value());
+    // Nodes of this host read each other's stores through mappings (docs/objects.md).
+    SameHostOptions same_host;
+    same_host.enabled = TuningInt("RAYMPI_SAME_HOST_READS", 1) != 0;
+    same_host.populate = flags.object_store_prefault;
+    auto connected = ConnectSameHostPeers(raylet_comm, *store, window.get(), rank_of_node,
+                                          layout.my_node, same_host);
+    if (!connected.ok()) {
+      RAYMPI_LOG_ERROR("node {}: cannot exchange object store locations: {}", layout.my_node,
+                       connected.status().ToString());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    same_host_reader = std::move(connected.value());
   }
 
   RankLoop loop(loop_config, &transport, bus.get());
@@ -621,7 +635,8 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     };
     raylet = std::make_unique<NodeManager>(config, pool.get(),
                                            [&](const rpc::Envelope& e) { loop.Send(e); });
-    RmaReader* reader = window ? static_cast<RmaReader*>(window.get()) : &no_remote_reader;
+    RmaReader* reader =
+        same_host_reader ? static_cast<RmaReader*>(same_host_reader.get()) : &no_remote_reader;
     objects = std::make_unique<ObjectManager>(layout.my_node, store.get(), reader,
                                               [&](const rpc::Envelope& e) { loop.Send(e); });
     objects->SetSpillManager(spill.get());
@@ -703,6 +718,7 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
   // The manager first, then the window (collective over the raylets: each gets here once its
   // loop is done; it waits for reads into the arena), then the store.
   objects.reset();
+  same_host_reader.reset();
   spill.reset();
   spill_storage.reset();  // removes the node's spill directory
   if (window) {

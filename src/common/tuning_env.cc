@@ -30,6 +30,8 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_NODE_TIMEOUT_MS", 1, "silence after which a node is lost, ms"},
     {"RAYMPI_SPAWN_TIMEOUT_S", 1, "how long a worker spawn may take, s"},
     {"RAYMPI_NODE_PROCESS_SLOTS", 3, "processes a node may start over the job"},
+    {"RAYMPI_SAME_HOST_READS", 0,
+     "whether nodes of one host read each other's stores directly (0: over MPI)"},
 };
 
 // Where `text` is a whole number of at least `v.min` (and at most INT_MAX), its value.

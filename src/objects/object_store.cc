@@ -609,6 +609,7 @@ const std::string& ObjectStore::name() const { return impl_->name; }
 size_t ObjectStore::capacity() const { return impl_->capacity; }
 uint32_t ObjectStore::max_objects() const { return impl_->max_objects; }
 uint8_t* ObjectStore::arena() const { return impl_->arena(); }
+uint64_t ObjectStore::arena_offset_in_segment() const { return impl_->layout.arena_offset; }
 
 void ObjectStore::SetCrashPointForTesting(CrashPoint point) {
   g_crash_point.store(static_cast<int>(point), std::memory_order_relaxed);

@@ -154,6 +154,9 @@ class ObjectStore {
   uint32_t max_objects() const;
   // The arena in this process: objects live at arena() + offset (expose it as an MPI window).
   uint8_t* arena() const;
+  // Where the arena starts in the segment `name()` (page-aligned): another process of the host
+  // can map the arena alone (SameHostReader).
+  uint64_t arena_offset_in_segment() const;
 
   // Allocates `size` bytes for a new object (CREATED: invisible to Get until sealed).
   // InvalidArgument if the id exists or size exceeds the capacity; Unavailable when the

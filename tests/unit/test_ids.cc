@@ -172,7 +172,9 @@ TEST(IdKeyTest, EqualityFollowsTheBytes) {
   for (const ObjectId& a : SampleIds()) {
     for (const ObjectId& b : SampleIds()) {
       EXPECT_EQ(IdKey(a.Binary()) == IdKey(b.Binary()), a == b) << a.Hex() << " " << b.Hex();
-      if (a == b) EXPECT_EQ(IdKey(a.Binary()).Hash(), IdKey(b.Binary()).Hash());
+      if (a == b) {
+        EXPECT_EQ(IdKey(a.Binary()).Hash(), IdKey(b.Binary()).Hash());
+      }
     }
   }
 }

@@ -1,0 +1,92 @@
+// SameHostReader: reads the arenas of other nodes on this host through read-only mappings of
+// their store segments (one memcpy per read), and other nodes' arenas through a fallback
+// reader (the MPI window).
+//
+// Why: within a host, Open MPI's osc rdma reads a window with process_vm_readv, in which the
+// kernel looks up and pins every source page of every read. On the test VM a 256 MiB read took
+// a median of 176 ms that way and 36 ms as a memcpy from a mapping of the same pages
+// (docs/performance.md, "Same-host reads"). Several raylets
+// share a host with virtual nodes (--ranks-per-node) and with one raylet per NUMA domain.
+// Between hosts nothing changes.
+//
+// A peer is read directly only if the segment opened here by its name is the very file the
+// peer described (same device, inode and kernel boot id): namespace "hosts" with their own
+// /dev/shm, or a name reused by another job, fall back to the other reader.
+//
+// A mapping stays valid after its node is lost (the file is only unlinked, never truncated),
+// so a read from a dead node's arena returns bytes instead of an error; a pull still needs the
+// source's PullReply, which a lost node never sends, so such a pull fails as before.
+//
+// Thread-safety: not thread-safe; lives on the raylet's loop thread, like the fallback.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/status.h"
+#include "objects/rma_window.h"
+
+namespace raympi {
+
+// Where a node's arena lies in its store segment, and which file that segment is.
+struct ArenaLocation {
+  std::string segment;        // shm_open name, "/..."
+  uint64_t arena_offset = 0;  // from the start of the segment; page-aligned
+  uint64_t arena_bytes = 0;
+  uint64_t device = 0;  // st_dev and st_ino of the segment's file
+  uint64_t inode = 0;
+  std::string boot_id;  // /proc/sys/kernel/random/boot_id: which running kernel
+
+  // A fixed-size record for MPI_Allgather (kEncodedBytes); Decode checks it.
+  static constexpr size_t kEncodedBytes = 384;
+  std::string Encode() const;
+  static StatusOr<ArenaLocation> Decode(const std::string& record);
+};
+
+// Describes this process's segment `segment` (fstat of the shm file, the boot id).
+StatusOr<ArenaLocation> DescribeArena(const std::string& segment, uint64_t arena_offset,
+                                      uint64_t arena_bytes);
+
+class SameHostReader : public RmaReader {
+ public:
+  // `fallback` reads every node that is not mapped; it must outlive this reader.
+  explicit SameHostReader(RmaReader* fallback);
+  ~SameHostReader() override;
+  SameHostReader(const SameHostReader&) = delete;
+  SameHostReader& operator=(const SameHostReader&) = delete;
+
+  // Maps `node`'s arena read-only if `where` is a segment of this host (MAP_POPULATE if
+  // `populate`: worth it when the peer's pages are all allocated, i.e. its store was
+  // prefaulted). Returns whether it did; false leaves `node` to the fallback. An error only for
+  // a segment of this host that cannot be mapped (the fallback then keeps the node too).
+  StatusOr<bool> AddPeer(int node, const ArenaLocation& where, bool populate);
+  bool Maps(int node) const { return peers_.count(node) != 0; }
+
+  StatusOr<uint64_t> WindowSize(int node) const override;
+  // For a mapped node the copy is done before this returns; Poll then reports it landed.
+  StatusOr<Handle> StartRead(int node, uint64_t offset, size_t bytes, void* dest) override;
+  StatusOr<bool> Poll(Handle handle) override;
+  size_t reads_in_flight() const override;
+
+ private:
+  struct Mapping {
+    const uint8_t* arena = nullptr;
+    uint64_t bytes = 0;
+    void* map_base = nullptr;  // what to munmap
+    size_t map_bytes = 0;
+  };
+
+  RmaReader* fallback_;
+  std::map<int, Mapping> peers_;
+  // Our handle -> the fallback's handle; copies from mappings land at once and wait in
+  // `landed_` for their Poll.
+  std::unordered_map<Handle, Handle> forwarded_;
+  std::unordered_set<Handle> landed_;
+  Handle next_handle_ = 1;
+};
+
+}  // namespace raympi
