@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   size_t big_mib = 1024;
   std::vector<size_t> remote_sizes = {1, 64, 1024};
   int runs = 3;
+  std::string label = "objects";  // row names start with it (bench/run's objects_mpi entry)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--small-calls") small_calls = std::atoi(argv[i + 1]);
@@ -51,17 +52,18 @@ int main(int argc, char** argv) {
       }
     }
     if (a == "--runs") runs = std::atoi(argv[i + 1]);
+    if (a == "--label") label = argv[i + 1];
   }
 
   auto start = Clock::now();
   std::vector<raympi::ObjectRef<double>> small;
   small.reserve(small_calls);
   for (int i = 0; i < small_calls; ++i) small.push_back(raympi::Put(static_cast<double>(i)));
-  Row("objects.put_small.calls_per_s", small_calls / Seconds(Clock::now() - start), "calls/s");
+  Row(label + ".put_small.calls_per_s", small_calls / Seconds(Clock::now() - start), "calls/s");
   start = Clock::now();
   double sum = 0;
   for (const auto& ref : small) sum += *raympi::Get(ref);
-  Row("objects.get_small.calls_per_s", small_calls / Seconds(Clock::now() - start), "calls/s");
+  Row(label + ".get_small.calls_per_s", small_calls / Seconds(Clock::now() - start), "calls/s");
   if (sum < 0) return 1;
   small.clear();
 
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
     double s = Seconds(Clock::now() - start);
     best = std::max(best, static_cast<double>(big.size()) / s / 1e9);
   }
-  Row("objects.put_" + std::to_string(big_mib) + "MiB.GBps", best, "GB/s");
+  Row(label + ".put_" + std::to_string(big_mib) + "MiB.GBps", best, "GB/s");
 
   // Cross-node Get of 1 MiB, 64 MiB and 1 GiB (or --remote-mib sizes): the object is made on
   // node 1, then GetView on node 0 pulls it (FetchObject, PullRequest, RMA reads, sealed).
@@ -97,7 +99,7 @@ int main(int argc, char** argv) {
         best = std::max(best, static_cast<double>(bytes) / s / 1e9);
         times_us.push_back(s * 1e6);
       }
-      Row("objects.get_remote_" + std::to_string(mib) + "MiB.GBps", best, "GB/s");
+      Row(label + ".get_remote_" + std::to_string(mib) + "MiB.GBps", best, "GB/s");
       // The median run too, on stderr (not a row): the best of a few runs on a shared machine
       // is mostly luck, A/B comparisons need the middle.
       std::sort(times_us.begin(), times_us.end());

@@ -91,6 +91,16 @@ BENCHMARKS = [
           + (["--small-calls", "2000", "--big-mib", "256", "--remote-mib", "1,64", "--runs", "2"]
              if ctx.quick else []),
           needs=["bin/raympi", "bench/objects/object_bench"], timeout_s=300),
+    # The same cross-node Gets with same-host reads off: the one-sided MPI path that nodes on
+    # different hosts take (virtual nodes of one host map each other's stores by default).
+    Bench("objects_mpi", "raympi",
+          lambda ctx: ["mpirun", "-n", "2", "-x", "RAYMPI_SAME_HOST_READS=0",
+                       ctx.build("bin/raympi"), "--ranks-per-node", "1",
+                       "--object-store-memory", "1536MiB" if ctx.quick else "3GiB",
+                       "--object-store-prefault", ctx.build("bench/objects/object_bench"),
+                       "--label", "objects_mpi", "--small-calls", "1000", "--big-mib", "64"]
+          + (["--remote-mib", "1,64", "--runs", "2"] if ctx.quick else []),
+          needs=["bin/raympi", "bench/objects/object_bench"], timeout_s=300),
     # Spilling end to end: Put and GetView of 256 MiB through a 128 MiB store, spill files in
     # the default spill directory ($TMPDIR or /tmp), where hdf5_bench writes too.
     Bench("spill", "raympi",

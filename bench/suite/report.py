@@ -51,6 +51,9 @@ COMPARISONS = [
     # The transfer target: a Get on node 0 of an object on node 1 (one RMA pull).
     Compare(r"objects\.get_remote_(\d+)MiB\.GBps", "mpi.get_win_create_{0}MiB", ">= 0.8x MPI_Get",
             lambda v, r: r >= 0.8),
+    # The same Gets over one-sided MPI, as between hosts (RAYMPI_SAME_HOST_READS=0).
+    Compare(r"objects_mpi\.get_remote_(\d+)MiB\.GBps", "mpi.get_win_create_{0}MiB",
+            ">= 0.8x MPI_Get", lambda v, r: r >= 0.8),
     Compare(r"objects\.pull_(\d+MiB)$", "mpi.get_win_create_{0}", ">= 0.8x MPI_Get",
             lambda v, r: r >= 0.8),
     # Spilling (issue 7): the raylet's spill and restore against raw HDF5, same sizes.
