@@ -265,14 +265,7 @@ class PullOverMappingTest : public ::testing::Test {
     return true;
   }
 
-  static ObjectId Id(uint32_t index) {
-    ObjectId id;
-    id.owner_node = 1;
-    id.owner_slot = 3;
-    id.owner_pid = 77;
-    id.index = index;
-    return id;
-  }
+  static ObjectId Id(uint32_t index) { return ObjectId{1, 3, 77, index}; }
 
   std::unique_ptr<ObjectStore> store_[2];
   FakeRmaReader fallback_;  // nodes of other hosts: none here
