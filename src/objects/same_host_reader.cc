@@ -108,7 +108,7 @@ StatusOr<ArenaLocation> DescribeArena(const std::string& segment, uint64_t arena
 SameHostReader::SameHostReader(RmaReader* fallback) : fallback_(fallback) {}
 
 SameHostReader::~SameHostReader() {
-  for (auto& [node, m] : peers_) munmap(m.map_base, m.map_bytes);
+  for (auto& [node, m] : peers_) munmap(const_cast<uint8_t*>(m.arena), m.bytes);
 }
 
 StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, bool populate) {
@@ -144,8 +144,7 @@ StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, boo
     return Status::IoError("mapping node " + std::to_string(node) + "'s object store " +
                            where.segment + " read-only: " + ErrnoText(err));
   }
-  peers_[node] =
-      Mapping{static_cast<const uint8_t*>(base), where.arena_bytes, base, where.arena_bytes};
+  peers_[node] = Mapping{static_cast<const uint8_t*>(base), where.arena_bytes};
   return true;
 }
 

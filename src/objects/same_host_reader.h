@@ -74,10 +74,8 @@ class SameHostReader : public RmaReader {
 
  private:
   struct Mapping {
-    const uint8_t* arena = nullptr;
+    const uint8_t* arena = nullptr;  // the whole mapping: the arena starts the mapped range
     uint64_t bytes = 0;
-    void* map_base = nullptr;  // what to munmap
-    size_t map_bytes = 0;
   };
 
   RmaReader* fallback_;
