@@ -480,6 +480,24 @@ StatusOr<bool> ShmBus::TryReceive(int slot, std::string* message) {
   return impl_->TryReceive(slot, message);
 }
 
+bool ShmBus::AwaitActivity(int slot, std::chrono::nanoseconds budget) {
+  if (!impl_->CheckSlot(slot).ok()) return false;
+  Mailbox* mb = impl_->mailbox(slot);
+  auto active = [mb] {
+    return mb->head.load(std::memory_order_acquire) != mb->tail.load(std::memory_order_relaxed) ||
+           mb->wake_pending.load(std::memory_order_relaxed) != 0;
+  };
+  const auto end = std::chrono::steady_clock::now() + budget;
+  for (;;) {
+    // The clock is read once per 64 checks: a pause is a few nanoseconds, a clock read ~25.
+    for (int i = 0; i < 64; ++i) {
+      if (active()) return true;
+      CpuRelax();
+    }
+    if (std::chrono::steady_clock::now() >= end) return active();
+  }
+}
+
 StatusOr<bool> ShmBus::Receive(int slot, std::string* message, std::chrono::microseconds timeout) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::max(timeout, std::chrono::microseconds(0));

@@ -25,6 +25,7 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_PUSH_BATCH", 1, "most tasks in one push"},
     {"RAYMPI_HAND_BACK_US", 0, "run time after which a worker hands back queued tasks, us"},
     {"RAYMPI_RECEIVE_SPIN_US", 0, "how long a waiting thread polls before sleeping, us"},
+    {"RAYMPI_RECEIVE_PAUSE_US", 0, "first part of that poll that does not yield the core, us"},
     {"RAYMPI_FETCH_SPIN_MAX_US", 0, "longest poll during a cross-node fetch, us"},
     {"RAYMPI_RECEIVER_GRACE_US", 0, "mailbox grace before the io thread takes over, us"},
     {"RAYMPI_NODE_TIMEOUT_MS", 1, "silence after which a node is lost, ms"},

@@ -64,6 +64,10 @@ struct CoreWorkerConfig {
   // A user thread that receives polls its mailbox, yielding the core, this long before it
   // sleeps on the mailbox futex (a wake-up from that sleep costs tens of microseconds on a VM).
   std::chrono::microseconds receive_spin{50};
+  // The first part of that spin checks the mailbox with CPU pauses instead of sched_yield,
+  // which costs over a microsecond per call on a VM: a reply due within microseconds is seen
+  // at once. Longer waits yield the core, so the peer sharing it can run.
+  std::chrono::microseconds receive_pause{20};
   // While a fetch of its own is in flight, a waiting thread polls (yielding) for as long as the
   // transfer should take, up to this, instead of receive_spin: a pull of a small object ends
   // a few hundred microseconds later, and the futex wake-up that ends a sleep (the raylet's

@@ -96,6 +96,8 @@ void Init(int& argc, char** argv) {
       TuningInt("RAYMPI_HAND_BACK_US", static_cast<int>(config.hand_back_after.count())));
   config.receive_spin = microseconds(
       TuningInt("RAYMPI_RECEIVE_SPIN_US", static_cast<int>(config.receive_spin.count())));
+  config.receive_pause = microseconds(
+      TuningInt("RAYMPI_RECEIVE_PAUSE_US", static_cast<int>(config.receive_pause.count())));
   config.fetch_spin_max = microseconds(
       TuningInt("RAYMPI_FETCH_SPIN_MAX_US", static_cast<int>(config.fetch_spin_max.count())));
   config.receiver_grace = microseconds(

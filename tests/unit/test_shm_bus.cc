@@ -271,6 +271,46 @@ TEST_F(ShmBusTest, SendWakesBlockedReceive) {
   }
 }
 
+TEST_F(ShmBusTest, AwaitActivitySeesMessagesAndWakesAndOtherwiseWaitsItsBudget) {
+  auto bus = MustCreate(Small());
+  ASSERT_TRUE(bus);
+  // Empty: waits the whole budget (never early) and says there is nothing.
+  const auto start = Clock::now();
+  EXPECT_FALSE(bus->AwaitActivity(1, milliseconds(5)));
+  EXPECT_GE(Clock::now() - start, milliseconds(5));
+
+  // A waiting message or a pending Wake answers at once, and neither is consumed.
+  ASSERT_TRUE(bus->Send(1, "waiting").ok());
+  EXPECT_TRUE(bus->AwaitActivity(1, kLongTimeout));
+  EXPECT_TRUE(bus->AwaitActivity(1, kLongTimeout));
+  std::string msg;
+  auto r = bus->TryReceive(1, &msg);
+  ASSERT_TRUE(r.ok() && *r);
+  EXPECT_EQ(msg, "waiting");
+  bus->Wake(1);
+  EXPECT_TRUE(bus->AwaitActivity(1, kLongTimeout));
+  r = bus->Receive(1, &msg, kLongTimeout);  // the Wake is still there for Receive
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+
+  // Another slot's message is not this slot's activity; one sent during the wait ends it.
+  ASSERT_TRUE(bus->Send(2, "other slot").ok());
+  EXPECT_FALSE(bus->AwaitActivity(1, milliseconds(2)));
+  std::atomic<bool> started{false};
+  std::thread sender([&] {
+    while (!started) std::this_thread::yield();
+    EXPECT_TRUE(bus->Send(1, "late").ok());
+  });
+  started = true;
+  EXPECT_TRUE(bus->AwaitActivity(1, kLongTimeout));
+  sender.join();
+  r = bus->TryReceive(1, &msg);
+  ASSERT_TRUE(r.ok() && *r);
+  EXPECT_EQ(msg, "late");
+
+  EXPECT_FALSE(bus->AwaitActivity(1000, kLongTimeout));  // out of range: no wait, no crash
+}
+
 TEST_F(ShmBusTest, ManyProducersDeliverExactlyOnceInPerProducerOrder) {
   ShmBus::Options o = Small(8 << 10, 1 << 10);  // small ring: producers contend and wait
   auto bus = MustCreate(o);
