@@ -4,10 +4,12 @@
 // The driver's exit code is the number of failed checks.
 #include <raympi/raympi.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -27,6 +29,22 @@ int NodeOf(const std::vector<double>& v) { return v.empty() ? -1 : raympi::Curre
 RAYMPI_REMOTE(MakeBig, Sum, Twice, Node, NodeOf);
 
 uint64_t InUse() { return raympi::LocalObjectStoreUsage().bytes_in_use; }
+
+// Frees of copies on other nodes' stores travel as messages: wait (bounded) until the store
+// holds `bytes` again.
+bool InUseReturnsTo(uint64_t bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (InUse() != bytes) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::fprintf(stderr, "objects_test: %llu bytes in use, %llu expected\n%s\n",
+                   static_cast<unsigned long long>(InUse()), static_cast<unsigned long long>(bytes),
+                   raympi::LocalObjectStoreUsage().summary.c_str());
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 void LocalObjects() {
   uint64_t before = InUse();
@@ -104,6 +122,20 @@ void OtherNodes(int nodes) {
     auto made = raympi::Task(MakeBig).SetSchedulingStrategy(strategy).Remote(kBig, 4.0);
     auto view = raympi::GetView(made);  // pulled into node 0's store
     CHECK(view.size() == kBig && view[0] == 4.0 && view[kBig - 1] == 4.0);
+    // More objects of that node, read here by the driver and by a task on node 0 (a borrower,
+    // which tells the owner of its copy): every copy here is freed with its last ref.
+    const uint64_t before = InUse();
+    for (int i = 0; i < 4; ++i) {
+      const double v = 10.0 + i;
+      auto ref = raympi::Task(MakeBig).SetSchedulingStrategy(strategy).Remote(kBig / 4, v);
+      auto copy = raympi::GetView(ref);
+      CHECK(copy.size() == kBig / 4 && copy[0] == v && copy[kBig / 4 - 1] == v);
+      CHECK((*raympi::Get(ref))[5] == v);  // read again: the copy here
+      auto on_node0 = raympi::Task(Sum).SetSchedulingStrategy(raympi::NodeAffinity(0));
+      auto fresh = raympi::Task(MakeBig).SetSchedulingStrategy(strategy).Remote(kBig / 4, v);
+      CHECK(*raympi::Get(on_node0.Remote(fresh)) == v * (kBig / 4));
+    }
+    CHECK(InUseReturnsTo(before));
     // The driver's object read on the other node.
     auto mine = raympi::Put(std::vector<double>(kBig, 0.5));
     CHECK(*raympi::Get(raympi::Task(Sum).SetSchedulingStrategy(strategy).Remote(mine)) ==
