@@ -167,8 +167,9 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
     // pending, so the Receive below still returns at once for a wake-up that ends the spin.
     const auto spin_end = now + std::min(spin_for, timeout);
     receiver_woken_.store(false, std::memory_order_relaxed);  // stale; the bus Wake is sticky
-    if (config_.receive_pause.count() > 0) {
-      bus_->AwaitActivity(config_.slot, std::min(config_.receive_pause, spin_for));
+    if (config_.receive_pause.count() > 0) {  // the spin's first part, within its end
+      bus_->AwaitActivity(config_.slot,
+                          std::min(config_.receive_pause, std::min(spin_for, timeout)));
     }
     for (;;) {
       got = bus_->TryReceive(config_.slot, frame);
