@@ -702,12 +702,14 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
       }
     }
     std::fflush(stderr);
+    // Names first: mpirun may kill this rank during the teardown below (the lost node ended the
+    // job), and an unlinked name leaves nothing behind while the mappings stay valid.
+    if (is_raylet) RemoveShmWithPrefix(bus_prefix);
     objects.reset();
     spill.reset();
     spill_storage.reset();  // removes the node's spill directory
     bus.reset();
     store.reset();
-    if (is_raylet) RemoveShmWithPrefix(bus_prefix);
     // Not MPI_Abort: with a stopped peer, mpirun's abort sometimes waited forever here. A rank
     // that leaves without MPI_Finalize makes plain mpirun end the job at once (as for a
     // crash); under --enable-recovery the job ends once every process has left this way.
