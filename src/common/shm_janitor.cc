@@ -20,9 +20,15 @@ char g_bus_name[256];
 char g_store_name[256];
 int g_only_if_ended_fd = -1;
 
+// How long a supervisor's handler waits for its raylet to end. mpirun signals every process
+// of the job at once, and a raylet that Open MPI itself ends (its peer died) runs none of our
+// handlers: the supervisor that waits a little sees it gone and unlinks for it. Below the 1 s
+// after which mpirun sends SIGKILL (odls_base_sigkill_timeout).
+constexpr int kWaitForRayletMs = 700;
+
 void OnTerminationSignal(int signal) {
   pollfd ended{g_only_if_ended_fd, POLLIN, 0};  // poll and shm_unlink are async-signal-safe
-  if (g_only_if_ended_fd < 0 || poll(&ended, 1, 0) == 1) {
+  if (g_only_if_ended_fd < 0 || poll(&ended, 1, kWaitForRayletMs) == 1) {
     shm_unlink(g_bus_name);
     shm_unlink(g_store_name);
   }

@@ -23,7 +23,8 @@ void RemoveStaleShm();
 
 // On SIGTERM/SIGINT/SIGHUP (mpirun aborting the job), unlinks the node's bus and object store
 // before dying, so only side segments, if any, are left for RemoveStaleShm. With a pidfd, only
-// if that process has ended (a supervisor: only when its raylet is gone, else the raylet does).
+// if that process has ended (a supervisor: only when its raylet is gone, else the raylet does),
+// waiting up to 0.7 s for it: a raylet that Open MPI ends itself runs no handler of ours.
 void UnlinkOnTerminationSignal(const std::string& bus_name, int only_if_ended_pidfd = -1);
 
 }  // namespace raympi
