@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -66,7 +67,10 @@ int TuningInt(const char* name, int fallback, const EnvLookup& lookup) {
     if (text == nullptr) return fallback;
     return Parse(v, text).value_or(fallback);
   }
-  return fallback;  // not a tuning variable: a caller's typo, caught by the unit test
+  // A name missing from the table would be read as its default forever, whatever the user set
+  // (RAYMPI_RECEIVE_PAUSE_US once was): a programming error, so stop at the first read.
+  std::fprintf(stderr, "raympi: internal error: %s is read but not in the tuning table\n", name);
+  std::abort();
 }
 
 }  // namespace raympi

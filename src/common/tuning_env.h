@@ -21,7 +21,7 @@ Status CheckTuningEnvironment(const EnvLookup& lookup = ProcessEnv);
 
 // The value of a tuning variable CheckTuningEnvironment knows, or `fallback` when it is unset or
 // not valid (the launcher refuses a bad value; a process started some other way keeps the
-// default rather than a half-parsed number).
+// default rather than a half-parsed number). A name not in the table aborts the process.
 int TuningInt(const char* name, int fallback, const EnvLookup& lookup = ProcessEnv);
 
 }  // namespace raympi

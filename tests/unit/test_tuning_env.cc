@@ -62,6 +62,10 @@ TEST(TuningEnvTest, TuningIntKeepsTheDefaultWhenUnsetOrInvalid) {
   EXPECT_EQ(ReadWith({{"RAYMPI_HAND_BACK_US", "20ms"}}, "RAYMPI_HAND_BACK_US", 2000), 2000);
 }
 
+TEST(TuningEnvDeathTest, ReadingAVariableMissingFromTheTableAborts) {
+  EXPECT_DEATH(ReadWith({}, "RAYMPI_NOT_A_TUNING_VARIABLE", 1), "not in the tuning table");
+}
+
 TEST(TuningEnvTest, EveryVariableTheProcessesReadIsKnown) {
   // A name missing from the checker's table would be read as its default forever.
   for (const char* name :
