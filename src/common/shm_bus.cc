@@ -78,6 +78,12 @@ struct Mailbox {
   std::atomic<uint32_t> consumer_sleeping{0};
 };
 
+// The consumer's view: a message waits, or a Wake does (both end a spin).
+bool HasActivity(const Mailbox* mb) {
+  return mb->head.load(std::memory_order_acquire) != mb->tail.load(std::memory_order_relaxed) ||
+         mb->wake_pending.load(std::memory_order_relaxed) != 0;
+}
+
 uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
 
 struct Layout {
@@ -482,19 +488,15 @@ StatusOr<bool> ShmBus::TryReceive(int slot, std::string* message) {
 
 bool ShmBus::AwaitActivity(int slot, std::chrono::nanoseconds budget) {
   if (!impl_->CheckSlot(slot).ok()) return false;
-  Mailbox* mb = impl_->mailbox(slot);
-  auto active = [mb] {
-    return mb->head.load(std::memory_order_acquire) != mb->tail.load(std::memory_order_relaxed) ||
-           mb->wake_pending.load(std::memory_order_relaxed) != 0;
-  };
+  const Mailbox* mb = impl_->mailbox(slot);
   const auto end = std::chrono::steady_clock::now() + budget;
   for (;;) {
     // The clock is read once per 64 checks: a pause is a few nanoseconds, a clock read ~25.
     for (int i = 0; i < 64; ++i) {
-      if (active()) return true;
+      if (HasActivity(mb)) return true;
       CpuRelax();
     }
-    if (std::chrono::steady_clock::now() >= end) return active();
+    if (std::chrono::steady_clock::now() >= end) return HasActivity(mb);
   }
 }
 
@@ -516,10 +518,7 @@ StatusOr<bool> ShmBus::Receive(int slot, std::string* message, std::chrono::micr
       spun = true;
       for (int i = 0; i < kSpinIterations; ++i) {
         CpuRelax();
-        if (mb->head.load(std::memory_order_acquire) != tail ||
-            mb->wake_pending.load(std::memory_order_relaxed) != 0) {
-          break;
-        }
+        if (HasActivity(mb)) break;
       }
       continue;
     }

@@ -165,11 +165,11 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
     // A reply to a waiting thread is usually microseconds away: poll, yielding the core to
     // whoever needs it, before paying for a futex sleep and wake-up. TryReceive leaves a Wake
     // pending, so the Receive below still returns at once for a wake-up that ends the spin.
-    const auto spin_end = now + std::min(spin_for, timeout);
+    const auto spin_window = std::min(spin_for, timeout);
+    const auto spin_end = now + spin_window;
     receiver_woken_.store(false, std::memory_order_relaxed);  // stale; the bus Wake is sticky
-    if (config_.receive_pause.count() > 0) {  // the spin's first part, within its end
-      bus_->AwaitActivity(config_.slot,
-                          std::min(config_.receive_pause, std::min(spin_for, timeout)));
+    if (config_.receive_pause.count() > 0) {  // the window's first part, without yielding
+      bus_->AwaitActivity(config_.slot, std::min(config_.receive_pause, spin_window));
     }
     for (;;) {
       got = bus_->TryReceive(config_.slot, frame);

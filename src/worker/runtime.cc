@@ -86,22 +86,20 @@ void Init(int& argc, char** argv) {
   config.bus_name = bootstrap.bus_name;
   config.store_name = StoreNameForBus(bootstrap.bus_name);
   using std::chrono::microseconds;
+  auto micros = [](const char* name, microseconds fallback) {
+    return microseconds(TuningInt(name, static_cast<int>(fallback.count())));
+  };
   config.max_inline_bytes =
       TuningInt("RAYMPI_MAX_INLINE_BYTES", static_cast<int>(config.max_inline_bytes));
   config.store_full_timeout = std::chrono::milliseconds(TuningInt(
       "RAYMPI_STORE_FULL_TIMEOUT_MS", static_cast<int>(config.store_full_timeout.count())));
   config.pipeline_depth = TuningInt("RAYMPI_PIPELINE_DEPTH", config.pipeline_depth);
   config.max_push_batch = TuningInt("RAYMPI_PUSH_BATCH", config.max_push_batch);
-  config.hand_back_after = microseconds(
-      TuningInt("RAYMPI_HAND_BACK_US", static_cast<int>(config.hand_back_after.count())));
-  config.receive_spin = microseconds(
-      TuningInt("RAYMPI_RECEIVE_SPIN_US", static_cast<int>(config.receive_spin.count())));
-  config.receive_pause = microseconds(
-      TuningInt("RAYMPI_RECEIVE_PAUSE_US", static_cast<int>(config.receive_pause.count())));
-  config.fetch_spin_max = microseconds(
-      TuningInt("RAYMPI_FETCH_SPIN_MAX_US", static_cast<int>(config.fetch_spin_max.count())));
-  config.receiver_grace = microseconds(
-      TuningInt("RAYMPI_RECEIVER_GRACE_US", static_cast<int>(config.receiver_grace.count())));
+  config.hand_back_after = micros("RAYMPI_HAND_BACK_US", config.hand_back_after);
+  config.receive_spin = micros("RAYMPI_RECEIVE_SPIN_US", config.receive_spin);
+  config.receive_pause = micros("RAYMPI_RECEIVE_PAUSE_US", config.receive_pause);
+  config.fetch_spin_max = micros("RAYMPI_FETCH_SPIN_MAX_US", config.fetch_spin_max);
+  config.receiver_grace = micros("RAYMPI_RECEIVER_GRACE_US", config.receiver_grace);
   InitLogging(bootstrap.driver
                   ? "driver"
                   : "worker-" + std::to_string(config.node) + "." + std::to_string(config.slot));
