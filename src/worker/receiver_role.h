@@ -109,14 +109,17 @@ class ReceiverRole {
   Seat* seat_ = nullptr;  // the holder when holder_ == kSeat
   bool receiving_ = false;
   bool stopped_ = false;
-  std::deque<Seat*> queue_;        // seats waiting for the role, first come first served
-  Clock::time_point released_at_;  // when the role was last left free
+  std::deque<Seat*> queue_;  // seats waiting for the role, first come first served
+  // When the role was last left free; never: the clock's earliest time, not its epoch, which
+  // is the boot on Linux (a process started within a grace of the boot would wait it out).
+  Clock::time_point released_at_ = Clock::time_point::min();
   IoSleep io_sleep_ = IoSleep::kAwake;
   uint64_t release_wakeups_ = 0;  // releases that woke the io thread (a syscall each)
   bool io_waiting_ = false;       // the io thread sleeps in IoAcquire
   std::condition_variable io_cv_;
   // What SleepOutTheGrace reads without the owner's mutex (written under it).
-  std::atomic<int64_t> released_at_ns_{0};  // released_at_, as ns since the clock's epoch
+  // released_at_, as ns since the clock's epoch
+  std::atomic<int64_t> released_at_ns_{Clock::time_point::min().time_since_epoch().count()};
   std::atomic<uint64_t> lockless_checks_{0};
   std::mutex timer_mu_;  // taken after the owner's mutex, never before it
   std::condition_variable timer_cv_;
