@@ -640,6 +640,11 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     objects = std::make_unique<ObjectManager>(layout.my_node, store.get(), reader,
                                               [&](const rpc::Envelope& e) { loop.Send(e); });
     objects->SetSpillManager(spill.get());
+    // Pulls from a node of this host pin the object in its store themselves (no round trip to
+    // its raylet); RAYMPI_SAME_HOST_PINS=0 asks the source raylet every time.
+    if (same_host_reader && TuningInt("RAYMPI_SAME_HOST_PINS", 1) != 0) {
+      objects->SetSourcePins(same_host_reader.get());
+    }
     loop.SetRayletHandler([&](rpc::Envelope& e) {
       if (ObjectManager::Handles(e)) {
         objects->Handle(e);

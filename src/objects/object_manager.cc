@@ -38,7 +38,8 @@ std::string ObjectManagerStats::ToString() const {
          std::to_string(bytes_pulled) + " bytes pulled; " + std::to_string(pulls_served) +
          " served (" + std::to_string(objects_pinned_for_peers) + " still pinned); " +
          std::to_string(messages_rejected) + " messages rejected; " + std::to_string(early_reads) +
-         " read early (" + std::to_string(early_misses) + " read again)";
+         " read early (" + std::to_string(early_misses) + " read again); " +
+         std::to_string(pinned_at_source) + " pinned at the source";
 }
 
 bool ObjectManager::IdLess::operator()(const ObjectId& a, const ObjectId& b) const {
@@ -207,6 +208,8 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   } else if (!st.ok()) {
     FailPull(pull, what + st.message());
     FinishIfDone(pull_id);
+  } else {
+    PollReads();  // a copy from a mapped store has landed already: answer now, not next pass
   }
 }
 
@@ -220,6 +223,7 @@ Status ObjectManager::TryCreate(Pull& pull) {
   if (!buffer.ok()) return buffer.status();
   pull.dest = buffer->data;
   pull.created = true;
+  if (PinAtSource(pull)) return Status::Ok();
   pull.state = PullState::kAwaitingReply;
   pull.request_sent = true;
   rpc::Envelope out = From();
@@ -240,6 +244,25 @@ Status ObjectManager::TryCreate(Pull& pull) {
     StartReads();
   }
   return Status::Ok();
+}
+
+bool ObjectManager::PinAtSource(Pull& pull) {
+  if (!source_pins_) return false;
+  StatusOr<ObjectView> pin = source_pins_->PinAtSource(pull.source_node, pull.id);
+  if (!pin.ok()) return false;  // spilled there, say: its raylet restores it for the pull
+  StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
+  // The checks a PullReply gets; on a mismatch the raylet's reply says what is wrong.
+  if (pin->size() != pull.size || !window.ok() ||
+      !CheckReadRange(pull.source_node, *window, pin->offset(), pin->size()).ok()) {
+    return false;
+  }
+  pull.remote_offset = pin->offset();
+  pull.source_pin = std::move(*pin);
+  pull.state = PullState::kTransferring;
+  ++stats_.pinned_at_source;
+  read_turns_.push_back(pull.pull_id);
+  StartReads();
+  return true;
 }
 
 void ObjectManager::RetryWaitingForRoom() {

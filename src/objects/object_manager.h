@@ -11,6 +11,8 @@
 //
 // When the FetchObject carries the creator's offset, raylet A starts reading there together
 // with the PullRequest; the PullReply then only confirms (unmoved) or sends it to read again.
+// When the source's store is shared memory of this host (SourcePins), raylet A pins the object
+// there itself and reads it: no message to or from raylet B at all.
 // A process that asks with pin_for_requester gets the object pinned for it in the reply, with
 // its offset: its Get then touches no store metadata (docs/objects.md, "Getting an object
 // from another node").
@@ -36,6 +38,7 @@
 #include "common/status.h"
 #include "objects/object_store.h"
 #include "objects/rma_window.h"
+#include "objects/source_pins.h"
 #include "objects/spill_manager.h"
 #include "raympi.pb.h"
 
@@ -65,8 +68,9 @@ struct ObjectManagerStats {
   uint64_t pulls_served = 0;     // PullRequests of other nodes answered with a pinned object
   uint64_t objects_pinned_for_peers = 0;  // served and not yet released by PullDone
   uint64_t messages_rejected = 0;         // malformed or unexpected messages (logged)
-  uint64_t early_reads = 0;   // pulls that read from the creator's offset before the reply
-  uint64_t early_misses = 0;  // ... whose object had moved: read again from the reply's offset
+  uint64_t early_reads = 0;       // pulls that read from the creator's offset before the reply
+  uint64_t early_misses = 0;      // ... whose object had moved: read again from the reply's offset
+  uint64_t pinned_at_source = 0;  // pulls that pinned the object in its store themselves
   std::string ToString() const;
 };
 
@@ -84,6 +88,10 @@ class ObjectManager {
   // objects are restored for local processes and for other nodes' pulls, and freed objects'
   // spilled copies are deleted. `spill` outlives the manager.
   void SetSpillManager(SpillManager* spill) { spill_ = spill; }
+  // Pulls from nodes whose stores `pins` reaches pin the object there and read it without the
+  // source raylet (optional; `pins` outlives the manager). Others, and objects not found that
+  // way (spilled, say), are pulled with a PullRequest as before.
+  void SetSourcePins(SourcePins* pins) { source_pins_ = pins; }
   ~ObjectManager();
   ObjectManager(const ObjectManager&) = delete;
   ObjectManager& operator=(const ObjectManager&) = delete;
@@ -129,6 +137,7 @@ class ObjectManager {
     bool request_sent = false;    // PullRequest sent
     bool reply_received = false;  // PullReply arrived
     bool source_pinned = false;   // ... without an error: the source pinned the object
+    ObjectView source_pin;        // or: pinned in the source's store by this process
     uint64_t remote_offset = 0;
     std::optional<uint64_t> offset_hint;  // FetchObject.offset_hint: where the creator put it
     // Reads started at offset_hint before the PullReply: the reply says whether they count.
@@ -162,8 +171,12 @@ class ObjectManager {
   // Ok if the object is in the store now: it was there, or it was spilled and is restored.
   Status EnsureInStore(const ObjectId& id);
 
-  // Creates the local buffer and sends the PullRequest. Unavailable: no room yet (retry).
+  // Creates the local buffer and pins the object at the source (PinAtSource), else sends the
+  // PullRequest. Unavailable: no room yet (retry).
   Status TryCreate(Pull& pull);
+  // Pins the object in its source's store and starts reading it; false if it cannot (the
+  // caller asks the source's raylet).
+  bool PinAtSource(Pull& pull);
   void RetryWaitingForRoom();
   // Starts reads while the in-flight budget allows, one per pull in turn.
   void StartReads();
@@ -187,6 +200,7 @@ class ObjectManager {
   ObjectManagerConfig config_;
   Clock now_;
   SpillManager* spill_ = nullptr;
+  SourcePins* source_pins_ = nullptr;
 
   std::map<uint64_t, Pull> pulls_;                   // by pull id
   std::map<ObjectId, uint64_t, IdLess> pull_of_id_;  // one pull per object

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/logging.h"
 #include "common/shm_segment.h"
 
 namespace raympi {
@@ -144,7 +145,10 @@ StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, boo
     return Status::IoError("mapping node " + std::to_string(node) + "'s object store " +
                            where.segment + " read-only: " + ErrnoText(err));
   }
-  peers_[node] = Mapping{static_cast<const uint8_t*>(base), where.arena_bytes};
+  Mapping& mapping = peers_[node];
+  mapping.arena = static_cast<const uint8_t*>(base);
+  mapping.bytes = where.arena_bytes;
+  mapping.segment = where.segment;
   return true;
 }
 
@@ -180,6 +184,31 @@ StatusOr<bool> SameHostReader::Poll(Handle handle) {
   StatusOr<bool> done = fallback_->Poll(it->second);
   if (!done.ok() || *done) forwarded_.erase(it);  // the fallback forgot its handle too
   return done;
+}
+
+StatusOr<ObjectView> SameHostReader::PinAtSource(int node, const ObjectId& id) {
+  auto it = peers_.find(node);
+  if (it == peers_.end() || it->second.attach_failed) {
+    return Status::NotFound("node " + std::to_string(node) + "'s store is not attached here");
+  }
+  Mapping& m = it->second;
+  if (!m.store) {
+    // Pre-faults the store's metadata (some ms, once per node); the arena is read through the
+    // populated read-only mapping, not through this one.
+    StatusOr<std::unique_ptr<ObjectStore>> store = ObjectStore::Attach(m.segment);
+    Status usable = store.ok() ? Status::Ok() : store.status();
+    if (usable.ok() && (*store)->capacity() != m.bytes) {
+      usable = Status::InvalidArgument("its capacity is not the arena mapped at start-up");
+    }
+    if (!usable.ok()) {
+      m.attach_failed = true;
+      RAYMPI_LOG_WARN("pulls from node {} ask its raylet: cannot attach its store {}: {}", node,
+                      m.segment, usable.ToString());
+      return Status::NotFound("node " + std::to_string(node) + "'s store is not attached here");
+    }
+    m.store = std::move(*store);
+  }
+  return m.store->Get(id);
 }
 
 size_t SameHostReader::reads_in_flight() const { return landed_.size() + forwarded_.size(); }

@@ -13,9 +13,13 @@
 // peer described (same device, inode and kernel boot id): namespace "hosts" with their own
 // /dev/shm, or a name reused by another job, fall back to the other reader.
 //
+// It also pins objects in those stores (SourcePins), so that a pull from a node of this host
+// needs no message to or from that node's raylet: the store is attached (ObjectStore::Attach)
+// on the first pin, and the copy still reads the populated read-only mapping of the arena.
+//
 // A mapping stays valid after its node is lost (the file is only unlinked, never truncated),
-// so a read from a dead node's arena returns bytes instead of an error; a pull still needs the
-// source's PullReply, which a lost node never sends, so such a pull fails as before.
+// so a read from a dead node's arena returns bytes instead of an error. Objects pinned there
+// are sealed and immutable, so their bytes are right even then.
 //
 // Thread-safety: not thread-safe; lives on the raylet's loop thread, like the fallback.
 #pragma once
@@ -23,12 +27,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "common/status.h"
+#include "objects/object_store.h"
 #include "objects/rma_window.h"
+#include "objects/source_pins.h"
 
 namespace raympi {
 
@@ -51,7 +58,7 @@ struct ArenaLocation {
 StatusOr<ArenaLocation> DescribeArena(const std::string& segment, uint64_t arena_offset,
                                       uint64_t arena_bytes);
 
-class SameHostReader : public RmaReader {
+class SameHostReader : public RmaReader, public SourcePins {
  public:
   // `fallback` reads every node that is not mapped; it must outlive this reader.
   explicit SameHostReader(RmaReader* fallback);
@@ -72,10 +79,17 @@ class SameHostReader : public RmaReader {
   StatusOr<bool> Poll(Handle handle) override;
   size_t reads_in_flight() const override;
 
+  // Pins `id` in a mapped node's store (attached on the first call for that node). NotFound
+  // for a node that is not mapped, whose store cannot be attached, or without the object.
+  StatusOr<ObjectView> PinAtSource(int node, const ObjectId& id) override;
+
  private:
   struct Mapping {
     const uint8_t* arena = nullptr;  // the whole mapping: the arena starts the mapped range
     uint64_t bytes = 0;
+    std::string segment;
+    std::unique_ptr<ObjectStore> store;  // attached by the first PinAtSource
+    bool attach_failed = false;          // logged once; pulls then ask the raylet
   };
 
   RmaReader* fallback_;

@@ -60,6 +60,22 @@ bool Has(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
+// Pins in another node's real store, as SameHostReader does for a node of this host.
+class StorePins : public SourcePins {
+ public:
+  StorePins(int node, ObjectStore* store) : node_(node), store_(store) {}
+  StatusOr<ObjectView> PinAtSource(int node, const ObjectId& id) override {
+    ++calls;
+    if (node != node_) return Status::NotFound("not a node of this host");
+    return store_->Get(id);
+  }
+  int calls = 0;
+
+ private:
+  int node_;
+  ObjectStore* store_;
+};
+
 class ObjectManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -69,6 +85,7 @@ class ObjectManagerTest : public ::testing::Test {
 
   void TearDown() override {
     for (auto& m : om_) m.reset();
+    pins_.reset();
     for (auto& m : spill_) m.reset();
     for (auto& s : store_) s.reset();
     const std::vector<std::string> left = ListShm(prefix_);
@@ -107,6 +124,12 @@ class ObjectManagerTest : public ::testing::Test {
       spill_[n] = std::make_unique<SpillManager>(store_[n].get(), &spill_storage_[n], config);
       om_[n]->SetSpillManager(spill_[n].get());
     }
+  }
+
+  // Node 0 pins node 1's objects in node 1's store itself (after Build).
+  void EnableSourcePins() {
+    pins_ = std::make_unique<StorePins>(1, store_[1].get());
+    om_[0]->SetSourcePins(pins_.get());
   }
 
   // A process of node 0 asks its raylet for room; returns the reply.
@@ -226,6 +249,7 @@ class ObjectManagerTest : public ::testing::Test {
   FakeRmaReader reader_[2];
   FakeSpillStorage spill_storage_[2];
   std::unique_ptr<SpillManager> spill_[2];
+  std::unique_ptr<StorePins> pins_;
   std::unique_ptr<ObjectManager> om_[2];
   std::deque<rpc::Envelope> queue_;
   std::vector<rpc::Envelope> to_processes_;
@@ -955,6 +979,101 @@ TEST_F(ObjectManagerTest, ARestoreThatFindsNoRoomFailsAfterTheDeadline) {
   EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "stayed full for 5 s"))
       << Fetched(kProcessSlot)[0].error();
   EXPECT_EQ(store_[0]->stats(0).num_unsealed, 0u);
+}
+
+// Issue 7 (cross-node Get of 1 MiB): with the source's store reachable (a node of this host),
+// the pull pins the object there and reads it with no message to or from the source raylet.
+TEST_F(ObjectManagerTest, APinAtTheSourceNeedsNoMessageToItsRaylet) {
+  Build();
+  EnableSourcePins();
+  Put(1, Id(100), 3 * kMiB + 5, 1);  // so the object of interest is not at offset 0
+  const size_t size = 3 * kMiB + 7;
+  Put(1, Id(1), size, 99);
+  Fetch(kProcessSlot, Id(1), 1, size, 1, /*pin=*/true);
+  EXPECT_TRUE(queue_.empty());                   // nothing for node 1's raylet
+  EXPECT_EQ(store_[1]->stats().num_pinned, 1u);  // held while the reads are in flight
+  EXPECT_EQ(reader_[0].reads_in_flight(), 4u);
+  const uint64_t source_offset = store_[1]->Get(Id(1))->offset();
+  EXPECT_EQ(reader_[0].started().at(0).offset, source_offset);
+
+  Pump();
+  auto fetched = Fetched(kProcessSlot);
+  ASSERT_EQ(fetched.size(), 1u);
+  EXPECT_EQ(fetched[0].error(), "");
+  EXPECT_TRUE(fetched[0].pinned());
+  auto view = store_[0]->AdoptPin(Id(1), fetched[0].offset(), fetched[0].size());
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_TRUE(Matches(view->data(), size, 99));
+  view->Reset();
+  EXPECT_EQ(Locations(), 1);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullReply), 0);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);
+  EXPECT_EQ(om_[0]->stats().pinned_at_source, 1u);
+  EXPECT_EQ(om_[0]->stats().pulls_completed, 1u);
+  EXPECT_TRUE(Has(om_[0]->stats().ToString(), "1 pinned at the source"));
+  ExpectNothingHeld();  // the pin at the source is gone
+}
+
+TEST_F(ObjectManagerTest, AFreeAtTheSourceWaitsForThePinOfAPullThere) {
+  Build();
+  EnableSourcePins();
+  Put(1, Id(1), 2 * kMiB, 8);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+  Free(1, {Id(1).Binary()});
+  EXPECT_FALSE(store_[1]->Contains(Id(1)));
+  EXPECT_EQ(store_[1]->stats().num_objects, 1u);  // delete-pending: its bytes are being read
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 8));
+  EXPECT_EQ(store_[1]->stats().num_objects, 0u);  // freed when the pull let go
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, ASpilledObjectIsPulledThroughItsRayletWhichRestoresIt) {
+  Build(8 * kMiB, 8 * kMiB);
+  EnableSpill();
+  EnableSourcePins();
+  Put(1, Id(1), 6 * kMiB, 7);
+  ASSERT_TRUE(spill_[1]->MakeRoom(8 * kMiB).ok());
+  Fetch(kProcessSlot, Id(1), 1, 6 * kMiB);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 7));
+  EXPECT_EQ(pins_->calls, 1);
+  EXPECT_EQ(om_[0]->stats().pinned_at_source, 0u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+  EXPECT_EQ(spill_[1]->stats().counters.restored_objects, 1u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, APinOfAnotherSizeLeavesTheErrorToTheSourceRaylet) {
+  Build();
+  EnableSourcePins();
+  Put(1, Id(1), 2 * kMiB, 3);
+  Fetch(kProcessSlot, Id(1), 1, kMiB);  // the requester's size is wrong
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "2097152 bytes there, but 1048576"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_EQ(om_[0]->stats().pinned_at_source, 0u);
+  ExpectNothingHeld();
+}
+
+TEST_F(ObjectManagerTest, ALostSourceFailsAPullPinnedThereAndReleasesThePin) {
+  Build();
+  EnableSourcePins();
+  Put(1, Id(1), 2 * kMiB, 3);
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+  EXPECT_EQ(store_[1]->stats().num_pinned, 1u);
+  om_[0]->OnNodeDied(1);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "node 1 was lost"));
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+  ExpectNothingHeld();
 }
 
 }  // namespace

@@ -183,6 +183,29 @@ TEST_F(SameHostReaderTest, AMappingOutlivesItsStoreSoReadsOfALostNodeDoNotCrash)
   EXPECT_EQ(dest[7], 49);
 }
 
+TEST_F(SameHostReaderTest, PinsObjectsInAMappedPeersStoreOnly) {
+  SameHostReader reader(&fallback_);
+  const ObjectId id{1, 3, 77, 9};
+  auto buf = store_->Create(id, 1000);
+  ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+  ASSERT_TRUE(store_->Seal(id).ok());
+  EXPECT_EQ(reader.PinAtSource(kPeer, id).status().code(), StatusCode::kNotFound);  // not mapped
+  ASSERT_TRUE(*reader.AddPeer(kPeer, where_, false));
+
+  auto pin = reader.PinAtSource(kPeer, id);
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  EXPECT_EQ(pin->offset(), buf->offset);
+  EXPECT_EQ(pin->size(), 1000u);
+  EXPECT_EQ(store_->stats().num_pinned, 1u);  // a pin in the peer's own store
+  ASSERT_TRUE(store_->Delete(id).ok());
+  EXPECT_EQ(store_->stats().num_objects, 1u);  // delete-pending while pinned
+  pin->Reset();
+  EXPECT_EQ(store_->stats().num_objects, 0u);
+
+  EXPECT_EQ(reader.PinAtSource(kPeer, id).status().code(), StatusCode::kNotFound);  // freed
+  EXPECT_EQ(reader.PinAtSource(kFarNode, id).status().code(), StatusCode::kNotFound);
+}
+
 // The object plane over a SameHostReader: node 0 pulls from node 1's store on this host. The
 // reads land inside StartRead, before the source's PullReply: the pull must still wait for the
 // reply (pinned, unmoved) and read again when the object has moved.
@@ -307,6 +330,19 @@ TEST_F(PullOverMappingTest, WithoutAHintTheReadsStartWithTheReply) {
   EXPECT_EQ(reply.error(), "");
   EXPECT_TRUE(Holds(Id(3), size, 200));
   EXPECT_EQ(om_[0]->stats().early_reads, 0u);
+  EXPECT_EQ(fallback_.started().size(), 0u);
+}
+
+TEST_F(PullOverMappingTest, WithSourcePinsNothingGoesToTheSourceRaylet) {
+  om_[0]->SetSourcePins(reader_.get());
+  const size_t size = kMiB + 3;
+  Put(Id(4), size, 17);
+  const rpc::ObjectFetched reply = Fetch(Id(4), size, std::nullopt);
+  EXPECT_EQ(reply.error(), "");
+  EXPECT_TRUE(Holds(Id(4), size, 17));
+  EXPECT_EQ(om_[0]->stats().pinned_at_source, 1u);
+  EXPECT_EQ(om_[1]->stats().pulls_served, 0u);
+  EXPECT_EQ(store_[1]->stats().num_pinned, 0u);
   EXPECT_EQ(fallback_.started().size(), 0u);
 }
 
