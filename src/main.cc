@@ -40,6 +40,7 @@
 #include "raylet_rank/prelaunched_launcher.h"
 #include "raylet_rank/prelaunched_layout.h"
 #include "raylet_rank/prelaunched_supervisor.h"
+#include "raylet_rank/program_environment.h"
 #include "raylet_rank/worker_launcher.h"
 #include "raylet_rank/worker_pool.h"
 #include "raylet_rank/worker_supervisor.h"
@@ -746,6 +747,9 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
 
 int main(int argc, char** argv) {
   using namespace raympi;
+  // Before any thread or program starts: every program this process or its supervisors start
+  // inherits it (src/raylet_rank/program_environment.h).
+  PrepareProgramEnvironment();
   if (argc > 1 && std::strncmp(argv[1], kSuperviseFlag, std::strlen(kSuperviseFlag)) == 0) {
     return RunSupervisor(argc, argv);
   }

@@ -34,6 +34,7 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_NODE_PROCESS_SLOTS", 3, "processes a node may start over the job"},
     {"RAYMPI_SAME_HOST_READS", 0,
      "whether nodes of one host read each other's stores directly (0: over MPI)"},
+    {"RAYMPI_MALLOC_HUGEPAGES", 0, "whether programs' malloc asks for huge pages (0: not)"},
     {"RAYMPI_SAME_HOST_PINS", 0,
      "whether a pull from a node of this host pins the object there itself (0: asks its raylet)"},
 };

@@ -81,8 +81,14 @@ double SumX(const std::vector<Particle>& ps) {
   return s;
 }
 
+// What the worker's glibc was started with (RAYMPI_MALLOC_HUGEPAGES, on by default).
+std::string MallocTunables() {
+  const char* t = std::getenv("GLIBC_TUNABLES");
+  return t == nullptr ? "" : t;
+}
+
 RAYMPI_REMOTE(Square, Add, Scale, Sum, Greet, Count, Fail, SumOfSquares, Depth, FailInside, Nothing,
-              BusyNode, SumX, RendezvousNode);
+              BusyNode, SumX, RendezvousNode, MallocTunables);
 
 void BasicTasks() {
   std::vector<raympi::ObjectRef<int>> refs;
@@ -95,6 +101,10 @@ void BasicTasks() {
   auto counts = raympi::Get(raympi::Task(Count).Remote(std::vector<std::string>{"a", "b", "a"}));
   CHECK(counts->at("a") == 2 && counts->at("b") == 1);
   raympi::Get(raympi::Task(Nothing).Remote());
+  // Drivers and workers start with malloc on huge pages (src/raylet_rank/program_environment.h).
+  CHECK(MallocTunables().find("glibc.malloc.hugetlb=1") != std::string::npos);
+  CHECK(raympi::Get(raympi::Task(MallocTunables).Remote())->find("glibc.malloc.hugetlb=1") !=
+        std::string::npos);
 }
 
 void ObjectRefArguments() {
