@@ -149,6 +149,24 @@ int InitRobustMutex(pthread_mutex_t* mutex) {
   return rc;
 }
 
+namespace {
+
+int MakeConsistentIfOwnerDied(pthread_mutex_t* mutex, int rc, bool* owner_died) {
+  *owner_died = false;
+  if (rc == EOWNERDEAD) {
+    *owner_died = true;
+    rc = pthread_mutex_consistent(mutex);
+    if (rc != 0) pthread_mutex_unlock(mutex);
+  }
+  return rc;
+}
+
+}  // namespace
+
+int TryLockRobust(pthread_mutex_t* mutex, bool* owner_died) {
+  return MakeConsistentIfOwnerDied(mutex, pthread_mutex_trylock(mutex), owner_died);
+}
+
 int LockRobust(pthread_mutex_t* mutex, bool* owner_died) {
   *owner_died = false;
   int rc = pthread_mutex_lock(mutex);

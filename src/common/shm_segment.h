@@ -75,5 +75,7 @@ int InitRobustMutex(pthread_mutex_t* mutex);
 // *owner_died (else clears it): the caller, now holding the lock, repairs the state it
 // guards. Returns 0 with the lock held, or an errno value without it.
 int LockRobust(pthread_mutex_t* mutex, bool* owner_died);
+// The same without waiting: EBUSY (lock not taken) while someone else holds it.
+int TryLockRobust(pthread_mutex_t* mutex, bool* owner_died);
 
 }  // namespace raympi

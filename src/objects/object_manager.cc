@@ -39,7 +39,7 @@ std::string ObjectManagerStats::ToString() const {
          " served (" + std::to_string(objects_pinned_for_peers) + " still pinned); " +
          std::to_string(messages_rejected) + " messages rejected; " + std::to_string(early_reads) +
          " read early (" + std::to_string(early_misses) + " read again); " +
-         std::to_string(pinned_at_source) + " pinned at the source";
+         std::to_string(copied_at_source) + " copied at the source";
 }
 
 bool ObjectManager::IdLess::operator()(const ObjectId& a, const ObjectId& b) const {
@@ -208,8 +208,8 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   } else if (!st.ok()) {
     FailPull(pull, what + st.message());
     FinishIfDone(pull_id);
-  } else {
-    PollReads();  // a copy from a mapped store has landed already: answer now, not next pass
+  } else if (pulls_.count(pull_id) != 0) {
+    FinishIfDone(pull_id);  // copied at the source, or mapped reads landed: answer now
   }
 }
 
@@ -223,7 +223,7 @@ Status ObjectManager::TryCreate(Pull& pull) {
   if (!buffer.ok()) return buffer.status();
   pull.dest = buffer->data;
   pull.created = true;
-  if (PinAtSource(pull)) return Status::Ok();
+  if (CopyAtSource(pull)) return Status::Ok();
   pull.state = PullState::kAwaitingReply;
   pull.request_sent = true;
   rpc::Envelope out = From();
@@ -246,22 +246,15 @@ Status ObjectManager::TryCreate(Pull& pull) {
   return Status::Ok();
 }
 
-bool ObjectManager::PinAtSource(Pull& pull) {
-  if (!source_pins_) return false;
-  StatusOr<ObjectView> pin = source_pins_->PinAtSource(pull.source_node, pull.id);
-  if (!pin.ok()) return false;  // spilled there, say: its raylet restores it for the pull
-  StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
-  // The checks a PullReply gets; on a mismatch the raylet's reply says what is wrong.
-  if (pin->size() != pull.size || !window.ok() ||
-      !CheckReadRange(pull.source_node, *window, pin->offset(), pin->size()).ok()) {
-    return false;
-  }
-  pull.remote_offset = pin->offset();
-  pull.source_pin = std::move(*pin);
+bool ObjectManager::CopyAtSource(Pull& pull) {
+  const uint64_t burst = uint64_t{config_.chunk_bytes} * config_.max_chunks_in_flight;
+  if (!source_pins_ || pull.size > burst) return false;
+  Status copied = source_pins_->CopyFromSource(pull.source_node, pull.id, pull.dest, pull.size);
+  if (!copied.ok()) return false;  // spilled there, say: its raylet restores it for the pull
   pull.state = PullState::kTransferring;
-  ++stats_.pinned_at_source;
-  read_turns_.push_back(pull.pull_id);
-  StartReads();
+  pull.next_byte = pull.size;
+  pull.bytes_done = pull.size;
+  ++stats_.copied_at_source;
   return true;
 }
 
@@ -275,7 +268,10 @@ void ObjectManager::RetryWaitingForRoom() {
   for (uint64_t pull_id : waiting) {
     Pull& pull = pulls_.at(pull_id);
     Status st = TryCreate(pull);
-    if (st.ok()) continue;
+    if (st.ok()) {
+      if (pulls_.count(pull_id) != 0) FinishIfDone(pull_id);
+      continue;
+    }
     if (st.code() == StatusCode::kUnavailable && now_() < pull.room_deadline) continue;
     std::string error = "cannot pull object " + pull.id.Hex() + " (" + std::to_string(pull.size) +
                         " bytes) from node " + std::to_string(pull.source_node) + ": ";

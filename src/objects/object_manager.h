@@ -11,8 +11,8 @@
 //
 // When the FetchObject carries the creator's offset, raylet A starts reading there together
 // with the PullRequest; the PullReply then only confirms (unmoved) or sends it to read again.
-// When the source's store is shared memory of this host (SourcePins), raylet A pins the object
-// there itself and reads it: no message to or from raylet B at all.
+// When the source's store is shared memory of this host (SourcePins), raylet A copies the object
+// out of it itself, pinned there for the copy: no message to or from raylet B at all.
 // A process that asks with pin_for_requester gets the object pinned for it in the reply, with
 // its offset: its Get then touches no store metadata (docs/objects.md, "Getting an object
 // from another node").
@@ -70,7 +70,7 @@ struct ObjectManagerStats {
   uint64_t messages_rejected = 0;         // malformed or unexpected messages (logged)
   uint64_t early_reads = 0;       // pulls that read from the creator's offset before the reply
   uint64_t early_misses = 0;      // ... whose object had moved: read again from the reply's offset
-  uint64_t pinned_at_source = 0;  // pulls that pinned the object in its store themselves
+  uint64_t copied_at_source = 0;  // pulls copied out of the source's store, pinned there
   std::string ToString() const;
 };
 
@@ -88,9 +88,10 @@ class ObjectManager {
   // objects are restored for local processes and for other nodes' pulls, and freed objects'
   // spilled copies are deleted. `spill` outlives the manager.
   void SetSpillManager(SpillManager* spill) { spill_ = spill; }
-  // Pulls from nodes whose stores `pins` reaches pin the object there and read it without the
-  // source raylet (optional; `pins` outlives the manager). Others, and objects not found that
-  // way (spilled, say), are pulled with a PullRequest as before.
+  // Pulls from nodes whose stores `pins` reaches copy the object out of it without the source
+  // raylet, when it fits in one burst of reads (chunk_bytes * max_chunks_in_flight: the copy
+  // runs on the loop at once). Optional; `pins` outlives the manager. Larger objects, and
+  // objects not found that way (spilled, say), are pulled with a PullRequest as before.
   void SetSourcePins(SourcePins* pins) { source_pins_ = pins; }
   ~ObjectManager();
   ObjectManager(const ObjectManager&) = delete;
@@ -137,7 +138,6 @@ class ObjectManager {
     bool request_sent = false;    // PullRequest sent
     bool reply_received = false;  // PullReply arrived
     bool source_pinned = false;   // ... without an error: the source pinned the object
-    ObjectView source_pin;        // or: pinned in the source's store by this process
     uint64_t remote_offset = 0;
     std::optional<uint64_t> offset_hint;  // FetchObject.offset_hint: where the creator put it
     // Reads started at offset_hint before the PullReply: the reply says whether they count.
@@ -171,12 +171,13 @@ class ObjectManager {
   // Ok if the object is in the store now: it was there, or it was spilled and is restored.
   Status EnsureInStore(const ObjectId& id);
 
-  // Creates the local buffer and pins the object at the source (PinAtSource), else sends the
-  // PullRequest. Unavailable: no room yet (retry).
+  // Creates the local buffer and copies the object at the source (CopyAtSource), else sends
+  // the PullRequest. Unavailable: no room yet (retry). The pull may be done on return: the
+  // caller ends it (FinishIfDone) once it no longer uses it.
   Status TryCreate(Pull& pull);
-  // Pins the object in its source's store and starts reading it; false if it cannot (the
+  // Copies the whole object out of its source's store (SourcePins); false if it cannot (the
   // caller asks the source's raylet).
-  bool PinAtSource(Pull& pull);
+  bool CopyAtSource(Pull& pull);
   void RetryWaitingForRoom();
   // Starts reads while the in-flight budget allows, one per pull in turn.
   void StartReads();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -279,9 +280,11 @@ struct ObjectStore::Impl {
 
   // Takes the store lock. If its holder died, the table and allocator may be mid-update:
   // rebuild the derived state from the table before anyone uses it.
-  Status Lock() {
+  Status Lock(bool try_lock = false) {
     bool owner_died = false;
-    int rc = LockRobust(&header()->lock, &owner_died);
+    int rc = try_lock ? TryLockRobust(&header()->lock, &owner_died)
+                      : LockRobust(&header()->lock, &owner_died);
+    if (rc == EBUSY && try_lock) return Status::Unavailable("object store " + name + " is busy");
     if (rc != 0) return Status::Internal("object store " + name + ": lock: " + ErrnoText(rc));
     if (owner_died) Recover();
     return Status::Ok();
@@ -766,10 +769,10 @@ StatusOr<MutableBuffer> ObjectStore::Create(const ObjectId& id, size_t size) {
 }
 
 template <class Result, class Body>
-Result ObjectStore::WithEntry(const ObjectId& id, Body&& body) {
+Result ObjectStore::WithEntry(const ObjectId& id, Body&& body, bool try_lock) {
   Impl* s = impl_.get();
   const Key key = ToKey(id);
-  RAYMPI_RETURN_IF_ERROR(s->Lock());
+  RAYMPI_RETURN_IF_ERROR(s->Lock(try_lock));
   Impl::Guard guard(s);
   StatusOr<uint64_t> i = s->FindOr(id, key);
   if (!i.ok()) return i.status();
@@ -796,16 +799,30 @@ Status ObjectStore::Abort(const ObjectId& id) {
   });
 }
 
-StatusOr<ObjectView> ObjectStore::Get(const ObjectId& id) {
-  return WithEntry<StatusOr<ObjectView>>(id, [&](Impl* s, uint64_t index) -> StatusOr<ObjectView> {
-    Entry& e = s->table()[index];
-    if (e.state != kSealed) return Status::NotFound(s->Prefix(id) + " is not sealed yet");
-    if (e.delete_pending) return Status::NotFound(s->Prefix(id) + " was deleted");
-    e.pin_count += 1;
-    e.last_access = ++s->header()->access_clock;
-    return ObjectView(this, id, s->arena() + e.offset, e.size, e.offset);
-  });
+StatusOr<ObjectView> ObjectStore::Get(const ObjectId& id) { return GetPinned(id, false); }
+
+StatusOr<ObjectView> ObjectStore::TryGet(const ObjectId& id) { return GetPinned(id, true); }
+
+StatusOr<ObjectView> ObjectStore::GetPinned(const ObjectId& id, bool try_lock) {
+  return WithEntry<StatusOr<ObjectView>>(
+      id,
+      [&](Impl* s, uint64_t index) -> StatusOr<ObjectView> {
+        Entry& e = s->table()[index];
+        if (e.state != kSealed) return Status::NotFound(s->Prefix(id) + " is not sealed yet");
+        if (e.delete_pending) return Status::NotFound(s->Prefix(id) + " was deleted");
+        e.pin_count += 1;
+        e.last_access = ++s->header()->access_clock;
+        return ObjectView(this, id, s->arena() + e.offset, e.size, e.offset);
+      },
+      try_lock);
 }
+
+void ObjectStore::LockForTesting() {
+  bool owner_died = false;
+  LockRobust(&impl_->header()->lock, &owner_died);
+}
+
+void ObjectStore::UnlockForTesting() { pthread_mutex_unlock(&impl_->header()->lock); }
 
 StatusOr<ObjectView> ObjectStore::AdoptPin(const ObjectId& id, uint64_t offset, size_t size) {
   Impl* s = impl_.get();

@@ -170,6 +170,10 @@ class ObjectStore {
   // Pins a SEALED object and returns a view of it. NotFound if absent, not sealed yet, or
   // deleted.
   StatusOr<ObjectView> Get(const ObjectId& id);
+  // Get, but without waiting for the store's lock: Unavailable while another thread or process
+  // holds it. For a process of another node (a raylet pinning at the source), which must not
+  // wait on a process it does not supervise.
+  StatusOr<ObjectView> TryGet(const ObjectId& id);
   // Drops one pin taken by Get (ObjectView does it for you).
   Status Release(const ObjectId& id);
 
@@ -212,13 +216,18 @@ class ObjectStore {
   enum class CrashPoint { kNone, kCreateAfterAllocate, kDeleteAfterFree };
   static constexpr int kCrashExitCode = 77;
   static void SetCrashPointForTesting(CrashPoint point);
+  // Testing only: holds the store's lock until UnlockForTesting (TryGet's Unavailable).
+  void LockForTesting();
+  void UnlockForTesting();
 
  private:
   struct Impl;
   explicit ObjectStore(std::unique_ptr<Impl> impl);
   // Locks the store, finds `id`'s table entry and runs `body(impl, index)` under the lock.
+  StatusOr<ObjectView> GetPinned(const ObjectId& id, bool try_lock);
+  // With `try_lock`, Unavailable instead of waiting when the lock is held.
   template <class Result, class Body>
-  Result WithEntry(const ObjectId& id, Body&& body);
+  Result WithEntry(const ObjectId& id, Body&& body, bool try_lock = false);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -149,6 +149,8 @@ StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, boo
   mapping.arena = static_cast<const uint8_t*>(base);
   mapping.bytes = where.arena_bytes;
   mapping.segment = where.segment;
+  mapping.device = where.device;
+  mapping.inode = where.inode;
   return true;
 }
 
@@ -186,29 +188,52 @@ StatusOr<bool> SameHostReader::Poll(Handle handle) {
   return done;
 }
 
-StatusOr<ObjectView> SameHostReader::PinAtSource(int node, const ObjectId& id) {
+Status SameHostReader::CopyFromSource(int node, const ObjectId& id, uint8_t* dest, uint64_t size) {
   auto it = peers_.find(node);
   if (it == peers_.end() || it->second.attach_failed) {
     return Status::NotFound("node " + std::to_string(node) + "'s store is not attached here");
   }
   Mapping& m = it->second;
   if (!m.store) {
-    // Pre-faults the store's metadata (some ms, once per node); the arena is read through the
-    // populated read-only mapping, not through this one.
-    StatusOr<std::unique_ptr<ObjectStore>> store = ObjectStore::Attach(m.segment);
-    Status usable = store.ok() ? Status::Ok() : store.status();
-    if (usable.ok() && (*store)->capacity() != m.bytes) {
-      usable = Status::InvalidArgument("its capacity is not the arena mapped at start-up");
-    }
+    Status usable = AttachStore(node, m);
     if (!usable.ok()) {
-      m.attach_failed = true;
+      m.attach_failed = true;  // for the job: pulls from that node ask its raylet
       RAYMPI_LOG_WARN("pulls from node {} ask its raylet: cannot attach its store {}: {}", node,
                       m.segment, usable.ToString());
       return Status::NotFound("node " + std::to_string(node) + "'s store is not attached here");
     }
-    m.store = std::move(*store);
   }
-  return m.store->Get(id);
+  StatusOr<ObjectView> pin = m.store->TryGet(id);
+  if (!pin.ok()) return pin.status();
+  if (pin->size() != size) {
+    return Status::InvalidArgument("object " + id.Hex() + " has " + std::to_string(pin->size()) +
+                                   " bytes in node " + std::to_string(node) + "'s store");
+  }
+  RAYMPI_RETURN_IF_ERROR(CheckReadRange(node, m.bytes, pin->offset(), size));
+  // From the populated read-only mapping: the attached one has no page tables for the arena.
+  std::memcpy(dest, m.arena + pin->offset(), size);
+  return Status::Ok();  // the pin goes with `pin`
+}
+
+Status SameHostReader::AttachStore(int node, Mapping& m) {
+  // The name must still be the file AddPeer checked (a name is reused only after an unlink).
+  const int fd = shm_open(m.segment.c_str(), O_RDONLY, 0);
+  if (fd < 0) return Status::NotFound("shm_open " + m.segment + ": " + ErrnoText(errno));
+  struct stat st {};
+  const bool same = fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_dev) == m.device &&
+                    static_cast<uint64_t>(st.st_ino) == m.inode;
+  close(fd);
+  if (!same)
+    return Status::NotFound(m.segment + " is not the file node " + std::to_string(node) +
+                            " described");
+  // Pre-faults the store's metadata (some ms, once per node).
+  StatusOr<std::unique_ptr<ObjectStore>> store = ObjectStore::Attach(m.segment);
+  if (!store.ok()) return store.status();
+  if ((*store)->capacity() != m.bytes) {
+    return Status::InvalidArgument("its capacity is not the arena mapped at start-up");
+  }
+  m.store = std::move(*store);
+  return Status::Ok();
 }
 
 size_t SameHostReader::reads_in_flight() const { return landed_.size() + forwarded_.size(); }

@@ -13,9 +13,10 @@
 // peer described (same device, inode and kernel boot id): namespace "hosts" with their own
 // /dev/shm, or a name reused by another job, fall back to the other reader.
 //
-// It also pins objects in those stores (SourcePins), so that a pull from a node of this host
-// needs no message to or from that node's raylet: the store is attached (ObjectStore::Attach)
-// on the first pin, and the copy still reads the populated read-only mapping of the arena.
+// It also copies whole objects out of those stores, pinned there for the copy (SourcePins), so
+// that a pull from a node of this host needs no message to or from that node's raylet: the
+// store is attached (ObjectStore::Attach) on the first such copy, for its table and lock; the
+// bytes are still read from the populated read-only mapping of the arena.
 //
 // A mapping stays valid after its node is lost (the file is only unlinked, never truncated),
 // so a read from a dead node's arena returns bytes instead of an error. Objects pinned there
@@ -79,18 +80,23 @@ class SameHostReader : public RmaReader, public SourcePins {
   StatusOr<bool> Poll(Handle handle) override;
   size_t reads_in_flight() const override;
 
-  // Pins `id` in a mapped node's store (attached on the first call for that node). NotFound
-  // for a node that is not mapped, whose store cannot be attached, or without the object.
-  StatusOr<ObjectView> PinAtSource(int node, const ObjectId& id) override;
+  // SourcePins, for mapped nodes (their store attached on the first call, if it is still the
+  // file described at AddPeer). The pin never waits for the source store's lock; its release
+  // does, for the few microseconds of another process's critical section.
+  Status CopyFromSource(int node, const ObjectId& id, uint8_t* dest, uint64_t size) override;
 
  private:
   struct Mapping {
     const uint8_t* arena = nullptr;  // the whole mapping: the arena starts the mapped range
     uint64_t bytes = 0;
     std::string segment;
-    std::unique_ptr<ObjectStore> store;  // attached by the first PinAtSource
+    uint64_t device = 0, inode = 0;      // the file AddPeer checked
+    std::unique_ptr<ObjectStore> store;  // attached by the first CopyFromSource
     bool attach_failed = false;          // logged once; pulls then ask the raylet
   };
+
+  // Attaches `node`'s store into `m.store` if its segment is still the file AddPeer checked.
+  Status AttachStore(int node, Mapping& m);
 
   RmaReader* fallback_;
   std::map<int, Mapping> peers_;

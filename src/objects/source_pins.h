@@ -1,28 +1,32 @@
-// SourcePins: pins an object in another node's store from this process, for a pull that then
-// needs nothing from that node's raylet (no PullRequest, PullReply or PullDone).
+// SourcePins: copies an object out of another node's store from this process, pinned there for
+// the copy, for a pull that then needs nothing from that node's raylet (no PullRequest,
+// PullReply or PullDone).
 //
-// Why: between two raylets of one host (virtual nodes, one raylet per NUMA domain), the pull's
-// round trip to the source raylet cost more than the copy itself on the test VM: the source
-// raylet has to be woken or scheduled to pin and answer (20-120 us each way, docs/performance.md,
-// "Cross-node Get: where 1 MiB waits now"). Its store is shared memory that this process can
+// Why: between two raylets of one host (virtual nodes, one raylet per NUMA domain) the pull's
+// round trip to the source raylet cost more than the copy itself whenever that raylet slept:
+// an MPI message cannot wake it, so it noticed the request at its next timed wake-up (up to
+// 0.5 ms; docs/performance.md, "Session 8"). Its store is shared memory that this process can
 // pin in directly, as any process of that node can.
 #pragma once
 
+#include <cstdint>
+
 #include "common/ids.h"
 #include "common/status.h"
-#include "objects/object_store.h"
 
 namespace raympi {
 
 class SourcePins {
  public:
   virtual ~SourcePins() = default;
-  // A pin of `id`, sealed, in `node`'s store; the view's offset is the object's offset in that
-  // node's window. NotFound when that store cannot be reached from here, or it does not hold
-  // the object (spilled, freed, not sealed yet): ask the node's raylet instead, which can
-  // restore a spilled object and says why it cannot serve one. The view must not outlive
-  // this object.
-  virtual StatusOr<ObjectView> PinAtSource(int node, const ObjectId& id) = 0;
+  // Copies sealed object `id` of `size` bytes from `node`'s store into `dest`: pins it there,
+  // copies, unpins, all before returning, so that no pin outlives the call (a raylet that dies
+  // later leaves nothing pinned in another node's store). NotFound: that store cannot be
+  // reached from here, or does not hold the object (spilled, freed, not sealed yet);
+  // Unavailable: its lock is held right now (never waited for: the holder may be stopped);
+  // InvalidArgument: it holds another size. On any error nothing was copied: ask the node's
+  // raylet, which restores a spilled object and says why it cannot serve one.
+  virtual Status CopyFromSource(int node, const ObjectId& id, uint8_t* dest, uint64_t size) = 0;
 };
 
 }  // namespace raympi

@@ -60,14 +60,19 @@ bool Has(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-// Pins in another node's real store, as SameHostReader does for a node of this host.
+// Copies out of another node's real store, pinned there, as SameHostReader does for a node of
+// this host.
 class StorePins : public SourcePins {
  public:
   StorePins(int node, ObjectStore* store) : node_(node), store_(store) {}
-  StatusOr<ObjectView> PinAtSource(int node, const ObjectId& id) override {
+  Status CopyFromSource(int node, const ObjectId& id, uint8_t* dest, uint64_t size) override {
     ++calls;
     if (node != node_) return Status::NotFound("not a node of this host");
-    return store_->Get(id);
+    StatusOr<ObjectView> pin = store_->TryGet(id);
+    if (!pin.ok()) return pin.status();
+    if (pin->size() != size) return Status::InvalidArgument("another size there");
+    std::memcpy(dest, pin->data(), size);
+    return Status::Ok();
   }
   int calls = 0;
 
@@ -982,21 +987,19 @@ TEST_F(ObjectManagerTest, ARestoreThatFindsNoRoomFailsAfterTheDeadline) {
 }
 
 // Issue 7 (cross-node Get of 1 MiB): with the source's store reachable (a node of this host),
-// the pull pins the object there and reads it with no message to or from the source raylet.
-TEST_F(ObjectManagerTest, APinAtTheSourceNeedsNoMessageToItsRaylet) {
+// the pull copies the object out of it, pinned there for the copy, with no message to or from
+// the source raylet, and answers at once.
+TEST_F(ObjectManagerTest, ACopyAtTheSourceNeedsNoMessageToItsRaylet) {
   Build();
   EnableSourcePins();
   Put(1, Id(100), 3 * kMiB + 5, 1);  // so the object of interest is not at offset 0
-  const size_t size = 3 * kMiB + 7;
+  const size_t size = 3 * kMiB + 7;  // within one burst: 4 chunks of 1 MiB
   Put(1, Id(1), size, 99);
   Fetch(kProcessSlot, Id(1), 1, size, 1, /*pin=*/true);
-  EXPECT_TRUE(queue_.empty());                   // nothing for node 1's raylet
-  EXPECT_EQ(store_[1]->stats().num_pinned, 1u);  // held while the reads are in flight
-  EXPECT_EQ(reader_[0].reads_in_flight(), 4u);
-  const uint64_t source_offset = store_[1]->Get(Id(1))->offset();
-  EXPECT_EQ(reader_[0].started().at(0).offset, source_offset);
-
-  Pump();
+  EXPECT_EQ(pins_->calls, 1);
+  EXPECT_EQ(store_[1]->stats().num_pinned, 0u);  // no pin outlives the call
+  EXPECT_TRUE(reader_[0].started().empty());     // no read through the window
+  DeliverAll();  // only the ObjectFetched and the owner's ObjectLocation
   auto fetched = Fetched(kProcessSlot);
   ASSERT_EQ(fetched.size(), 1u);
   EXPECT_EQ(fetched[0].error(), "");
@@ -1009,25 +1012,42 @@ TEST_F(ObjectManagerTest, APinAtTheSourceNeedsNoMessageToItsRaylet) {
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
   EXPECT_EQ(Sent(rpc::Envelope::kPullReply), 0);
   EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);
-  EXPECT_EQ(om_[0]->stats().pinned_at_source, 1u);
+  EXPECT_EQ(om_[0]->stats().copied_at_source, 1u);
   EXPECT_EQ(om_[0]->stats().pulls_completed, 1u);
-  EXPECT_TRUE(Has(om_[0]->stats().ToString(), "1 pinned at the source"));
-  ExpectNothingHeld();  // the pin at the source is gone
+  EXPECT_TRUE(Has(om_[0]->stats().ToString(), "1 copied at the source"));
+  ExpectNothingHeld();
 }
 
-TEST_F(ObjectManagerTest, AFreeAtTheSourceWaitsForThePinOfAPullThere) {
+TEST_F(ObjectManagerTest, AnObjectLargerThanOneBurstIsPulledThroughItsRaylet) {
   Build();
   EnableSourcePins();
-  Put(1, Id(1), 2 * kMiB, 8);
-  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
-  Free(1, {Id(1).Binary()});
-  EXPECT_FALSE(store_[1]->Contains(Id(1)));
-  EXPECT_EQ(store_[1]->stats().num_objects, 1u);  // delete-pending: its bytes are being read
+  Put(1, Id(1), 4 * kMiB + 1, 6);  // more than 4 chunks of 1 MiB: would block the loop longer
+  Fetch(kProcessSlot, Id(1), 1, 4 * kMiB + 1);
   Pump();
   ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
   EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 8));
-  EXPECT_EQ(store_[1]->stats().num_objects, 0u);  // freed when the pull let go
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 4 * kMiB + 1, 6));
+  EXPECT_EQ(pins_->calls, 0);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+  ExpectNothingHeld();
+}
+
+// A process of the source node holds its store's lock (it may be stopped there): the pull does
+// not wait for it, it asks the source raylet.
+TEST_F(ObjectManagerTest, ABusySourceStoreIsAskedThroughItsRaylet) {
+  Build();
+  EnableSourcePins();
+  Put(1, Id(1), 2 * kMiB, 9);
+  store_[1]->LockForTesting();
+  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
+  store_[1]->UnlockForTesting();
+  EXPECT_EQ(pins_->calls, 1);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 9));
+  EXPECT_EQ(om_[0]->stats().copied_at_source, 0u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
   ExpectNothingHeld();
 }
 
@@ -1035,21 +1055,22 @@ TEST_F(ObjectManagerTest, ASpilledObjectIsPulledThroughItsRayletWhichRestoresIt)
   Build(8 * kMiB, 8 * kMiB);
   EnableSpill();
   EnableSourcePins();
-  Put(1, Id(1), 6 * kMiB, 7);
+  Put(1, Id(1), 3 * kMiB, 7);
   ASSERT_TRUE(spill_[1]->MakeRoom(8 * kMiB).ok());
-  Fetch(kProcessSlot, Id(1), 1, 6 * kMiB);
+  ASSERT_FALSE(store_[1]->Contains(Id(1)));
+  Fetch(kProcessSlot, Id(1), 1, 3 * kMiB);
   Pump();
   ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
   EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 7));
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 7));
   EXPECT_EQ(pins_->calls, 1);
-  EXPECT_EQ(om_[0]->stats().pinned_at_source, 0u);
+  EXPECT_EQ(om_[0]->stats().copied_at_source, 0u);
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
   EXPECT_EQ(spill_[1]->stats().counters.restored_objects, 1u);
   ExpectNothingHeld();
 }
 
-TEST_F(ObjectManagerTest, APinOfAnotherSizeLeavesTheErrorToTheSourceRaylet) {
+TEST_F(ObjectManagerTest, AnotherSizeAtTheSourceLeavesTheErrorToItsRaylet) {
   Build();
   EnableSourcePins();
   Put(1, Id(1), 2 * kMiB, 3);
@@ -1058,22 +1079,27 @@ TEST_F(ObjectManagerTest, APinOfAnotherSizeLeavesTheErrorToTheSourceRaylet) {
   ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
   EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "2097152 bytes there, but 1048576"))
       << Fetched(kProcessSlot)[0].error();
-  EXPECT_EQ(om_[0]->stats().pinned_at_source, 0u);
+  EXPECT_EQ(om_[0]->stats().copied_at_source, 0u);
   ExpectNothingHeld();
 }
 
-TEST_F(ObjectManagerTest, ALostSourceFailsAPullPinnedThereAndReleasesThePin) {
-  Build();
+// A pull that waited for room is copied at the source once there is room, and answered then.
+TEST_F(ObjectManagerTest, APullThatWaitedForRoomIsCopiedAtTheSource) {
+  Build(2 * kMiB);
   EnableSourcePins();
-  Put(1, Id(1), 2 * kMiB, 3);
-  Fetch(kProcessSlot, Id(1), 1, 2 * kMiB);
-  EXPECT_EQ(store_[1]->stats().num_pinned, 1u);
-  om_[0]->OnNodeDied(1);
+  Put(0, Id(50), 2 * kMiB, 1);
+  Put(1, Id(1), kMiB, 2);
+  Fetch(kProcessSlot, Id(1), 1, kMiB);
   Pump();
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  Free(0, {Id(50).Binary()});
+  om_[0]->Tick();  // room now: created, copied and answered in this pass
+  DeliverAll();
   ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
-  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "node 1 was lost"));
-  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
-  ExpectNothingHeld();
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 2));
+  EXPECT_EQ(om_[0]->stats().copied_at_source, 1u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
 }
 
 }  // namespace

@@ -183,27 +183,47 @@ TEST_F(SameHostReaderTest, AMappingOutlivesItsStoreSoReadsOfALostNodeDoNotCrash)
   EXPECT_EQ(dest[7], 49);
 }
 
-TEST_F(SameHostReaderTest, PinsObjectsInAMappedPeersStoreOnly) {
+TEST_F(SameHostReaderTest, CopiesObjectsOutOfAMappedPeersStoreWithoutKeepingAPin) {
   SameHostReader reader(&fallback_);
   const ObjectId id{1, 3, 77, 9};
   auto buf = store_->Create(id, 1000);
   ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+  for (size_t i = 0; i < 1000; ++i) buf->data[i] = static_cast<uint8_t>(i * 3);
   ASSERT_TRUE(store_->Seal(id).ok());
-  EXPECT_EQ(reader.PinAtSource(kPeer, id).status().code(), StatusCode::kNotFound);  // not mapped
+  std::vector<uint8_t> dest(1000, 0);
+  // Not mapped (yet): NotFound, nothing copied.
+  EXPECT_EQ(reader.CopyFromSource(kPeer, id, dest.data(), 1000).code(), StatusCode::kNotFound);
+  EXPECT_EQ(dest[999], 0);
   ASSERT_TRUE(*reader.AddPeer(kPeer, where_, false));
 
-  auto pin = reader.PinAtSource(kPeer, id);
-  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
-  EXPECT_EQ(pin->offset(), buf->offset);
-  EXPECT_EQ(pin->size(), 1000u);
-  EXPECT_EQ(store_->stats().num_pinned, 1u);  // a pin in the peer's own store
-  ASSERT_TRUE(store_->Delete(id).ok());
-  EXPECT_EQ(store_->stats().num_objects, 1u);  // delete-pending while pinned
-  pin->Reset();
-  EXPECT_EQ(store_->stats().num_objects, 0u);
+  ASSERT_TRUE(reader.CopyFromSource(kPeer, id, dest.data(), 1000).ok());
+  for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(dest[i], static_cast<uint8_t>(i * 3)) << i;
+  EXPECT_EQ(store_->stats().num_pinned, 0u);  // pinned for the copy only
 
-  EXPECT_EQ(reader.PinAtSource(kPeer, id).status().code(), StatusCode::kNotFound);  // freed
-  EXPECT_EQ(reader.PinAtSource(kFarNode, id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(reader.CopyFromSource(kPeer, id, dest.data(), 999).code(),
+            StatusCode::kInvalidArgument);
+  store_->LockForTesting();  // a process of that node in its critical section (or stopped)
+  EXPECT_EQ(reader.CopyFromSource(kPeer, id, dest.data(), 1000).code(), StatusCode::kUnavailable);
+  store_->UnlockForTesting();
+  EXPECT_EQ(reader.CopyFromSource(kFarNode, id, dest.data(), 1000).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->Delete(id).ok());
+  EXPECT_EQ(reader.CopyFromSource(kPeer, id, dest.data(), 1000).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->stats().num_objects, 0u);
+}
+
+TEST_F(SameHostReaderTest, AStoreReplacedUnderTheSameNameIsNotAttached) {
+  SameHostReader reader(&fallback_);
+  ASSERT_TRUE(*reader.AddPeer(kPeer, where_, false));
+  // The peer's store goes and another one takes its name (a later job, say).
+  store_.reset();
+  auto other = ObjectStore::Create(name_, 4 * kMiB, 64, /*prefault=*/false);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  const ObjectId id{1, 3, 77, 10};
+  ASSERT_TRUE((*other)->Create(id, 10).ok());
+  ASSERT_TRUE((*other)->Seal(id).ok());
+  std::vector<uint8_t> dest(10, 0);
+  EXPECT_EQ(reader.CopyFromSource(kPeer, id, dest.data(), 10).code(), StatusCode::kNotFound);
+  EXPECT_EQ((*other)->stats().num_pinned, 0u);
 }
 
 // The object plane over a SameHostReader: node 0 pulls from node 1's store on this host. The
@@ -333,17 +353,16 @@ TEST_F(PullOverMappingTest, WithoutAHintTheReadsStartWithTheReply) {
   EXPECT_EQ(fallback_.started().size(), 0u);
 }
 
-TEST_F(PullOverMappingTest, WithSourcePinsNothingGoesToTheSourceRaylet) {
+TEST_F(PullOverMappingTest, WithSourceCopiesNothingGoesToTheSourceRaylet) {
   om_[0]->SetSourcePins(reader_.get());
   const size_t size = kMiB + 3;
   Put(Id(4), size, 17);
   const rpc::ObjectFetched reply = Fetch(Id(4), size, std::nullopt);
   EXPECT_EQ(reply.error(), "");
   EXPECT_TRUE(Holds(Id(4), size, 17));
-  EXPECT_EQ(om_[0]->stats().pinned_at_source, 1u);
+  EXPECT_EQ(om_[0]->stats().copied_at_source, 1u);
   EXPECT_EQ(om_[1]->stats().pulls_served, 0u);
   EXPECT_EQ(store_[1]->stats().num_pinned, 0u);
-  EXPECT_EQ(fallback_.started().size(), 0u);
 }
 
 }  // namespace
