@@ -22,7 +22,7 @@ namespace raympi {
 namespace {
 
 constexpr uint64_t kMagic = 0x314a424f49504d52ULL;  // "RMPIOBJ1" in memory order
-constexpr uint32_t kVersion = 2;                    // 2: spill counters
+constexpr uint32_t kVersion = 3;  // 2: spill counters; 3: page-aligned table, runs per page
 
 constexpr uint64_t kAlign = ObjectStore::kAlignment;
 constexpr uint64_t kPage = 4096;
@@ -76,18 +76,27 @@ bool SameKey(const Key& a, const Key& b) {
   return std::memcmp(a.bytes, b.bytes, sizeof(a.bytes)) == 0;
 }
 
-// Ids of one owner differ only in a counter: mix every bit into the slot index.
+// The home slot of an id. An owner numbers its objects in order, so ids of one owner that
+// differ only in the counter's last 6 bits get consecutive slots of one 4 KiB page of the table
+// (64 entries of 64 bytes; the table starts on a page); everything else is mixed into which
+// page. Why: a process's first touch of a table page it has not used lately cost 10-60 us on
+// the paravirtualised test VM (docs/performance.md, "Session 8"), in every Create and Get of a
+// new object when every id had a random page; now objects made one after another share one.
 uint64_t Hash(const Key& k) {
-  uint64_t a, b;
+  constexpr uint32_t kSlotsPerPage = kPage / 64;
+  uint64_t a;
+  uint32_t pid, index;
   std::memcpy(&a, k.bytes, 8);
-  std::memcpy(&b, k.bytes + 8, 8);
+  std::memcpy(&pid, k.bytes + 8, 4);
+  std::memcpy(&index, k.bytes + 12, 4);
+  const uint64_t b = pid | (uint64_t{index / kSlotsPerPage} << 32);
   uint64_t x = a ^ (b * 0x9e3779b97f4a7c15ULL);
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
   x ^= x >> 33;
   x *= 0xc4ceb9fe1a85ec53ULL;
   x ^= x >> 33;
-  return x;
+  return x * kSlotsPerPage + index % kSlotsPerPage;
 }
 
 // One slot of the object table (open addressing, linear probing). One cache line: the table
@@ -171,7 +180,7 @@ Layout ComputeLayout(uint64_t capacity, uint32_t max_objects) {
   Layout l;
   l.table_slots = NextPow2(2ULL * max_objects);
   l.num_blocks = 2ULL * max_objects + 1;
-  l.table_offset = RoundUp(sizeof(SegmentHeader), 64);
+  l.table_offset = RoundUp(sizeof(SegmentHeader), kPage);  // a page of slots per owner run
   l.blocks_offset = l.table_offset + l.table_slots * sizeof(Entry);
   l.arena_offset = RoundUp(l.blocks_offset + l.num_blocks * sizeof(Block), kPage);
   l.total = RoundUp(l.arena_offset + capacity, kPage);
@@ -815,6 +824,11 @@ StatusOr<ObjectView> ObjectStore::GetPinned(const ObjectId& id, bool try_lock) {
         return ObjectView(this, id, s->arena() + e.offset, e.size, e.offset);
       },
       try_lock);
+}
+
+StatusOr<uint64_t> ObjectStore::TableSlotForTesting(const ObjectId& id) {
+  return WithEntry<StatusOr<uint64_t>>(
+      id, [](Impl*, uint64_t index) -> StatusOr<uint64_t> { return index; });
 }
 
 void ObjectStore::LockForTesting() {

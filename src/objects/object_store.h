@@ -216,6 +216,8 @@ class ObjectStore {
   enum class CrashPoint { kNone, kCreateAfterAllocate, kDeleteAfterFree };
   static constexpr int kCrashExitCode = 77;
   static void SetCrashPointForTesting(CrashPoint point);
+  // Testing only: the table slot that holds `id` (NotFound if none).
+  StatusOr<uint64_t> TableSlotForTesting(const ObjectId& id);
   // Testing only: holds the store's lock until UnlockForTesting (TryGet's Unavailable).
   void LockForTesting();
   void UnlockForTesting();
