@@ -624,6 +624,7 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
       summary->set_store_objects(stats.num_objects);
       if (objects) {
         summary->set_objects_pulled(objects->stats().pulls_completed);
+        summary->set_objects_copied_at_source(objects->stats().copied_at_source);
         summary->set_bytes_pulled(objects->stats().bytes_pulled);
       }
       if (spill) {
