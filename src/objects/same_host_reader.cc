@@ -223,9 +223,10 @@ Status SameHostReader::AttachStore(int node, Mapping& m) {
   const bool same = fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_dev) == m.device &&
                     static_cast<uint64_t>(st.st_ino) == m.inode;
   close(fd);
-  if (!same)
+  if (!same) {
     return Status::NotFound(m.segment + " is not the file node " + std::to_string(node) +
                             " described");
+  }
   // Pre-faults the store's metadata (some ms, once per node).
   StatusOr<std::unique_ptr<ObjectStore>> store = ObjectStore::Attach(m.segment);
   if (!store.ok()) return store.status();
