@@ -10,10 +10,12 @@ json=$(mktemp /tmp/raympi-copies.XXXXXX.json)
 trap 'rm -f "$json" "$json.partial"' EXIT
 timeout 150 mpiexec -n 2 "$launcher" --ranks-per-node 1 --num-cpus 2 \
   --object-store-memory 256MiB --summary-json "$json" "$app" local 2
-copied=$(grep -oE '"objects_?[cC]opied_?[aA]t_?[sS]ource": "?[0-9]+' "$json" | grep -oE '[0-9]+$' |
-  awk '{s += $1} END {print s + 0}')
-pulled=$(grep -oE '"objects_?[pP]ulled": "?[0-9]+' "$json" | grep -oE '[0-9]+$' |
-  awk '{s += $1} END {print s + 0}')
+# The sum over the nodes of a summary field, given as a regex of its JSON name.
+sum_field() {
+  grep -oE "\"$1\": \"?[0-9]+" "$json" | grep -oE '[0-9]+$' | awk '{s += $1} END {print s + 0}'
+}
+copied=$(sum_field 'objects_?[cC]opied_?[aA]t_?[sS]ource')
+pulled=$(sum_field 'objects_?[pP]ulled')
 echo "pulled $pulled, copied at the source $copied"
 [ "$pulled" -gt 0 ] || { echo "no pulls at all: the test no longer crosses nodes"; cat "$json"; exit 1; }
 case $expect in

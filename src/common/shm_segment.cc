@@ -168,14 +168,7 @@ int TryLockRobust(pthread_mutex_t* mutex, bool* owner_died) {
 }
 
 int LockRobust(pthread_mutex_t* mutex, bool* owner_died) {
-  *owner_died = false;
-  int rc = pthread_mutex_lock(mutex);
-  if (rc == EOWNERDEAD) {
-    *owner_died = true;
-    rc = pthread_mutex_consistent(mutex);
-    if (rc != 0) pthread_mutex_unlock(mutex);
-  }
-  return rc;
+  return MakeConsistentIfOwnerDied(mutex, pthread_mutex_lock(mutex), owner_died);
 }
 
 std::vector<std::string> ListShm(const std::string& prefix) {

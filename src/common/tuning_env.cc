@@ -36,7 +36,8 @@ constexpr IntegerVariable kVariables[] = {
      "whether nodes of one host read each other's stores directly (0: over MPI)"},
     {"RAYMPI_MALLOC_HUGEPAGES", 0, "whether programs' malloc asks for huge pages (0: not)"},
     {"RAYMPI_SAME_HOST_PINS", 0,
-     "whether a pull from a node of this host pins the object there itself (0: asks its raylet)"},
+     "whether a pull from a node of this host copies the object out of its store itself "
+     "(0: asks its raylet)"},
 };
 
 // Where `text` is a whole number of at least `v.min` (and at most INT_MAX), its value.

@@ -831,10 +831,7 @@ StatusOr<uint64_t> ObjectStore::TableSlotForTesting(const ObjectId& id) {
       id, [](Impl*, uint64_t index) -> StatusOr<uint64_t> { return index; });
 }
 
-void ObjectStore::LockForTesting() {
-  bool owner_died = false;
-  LockRobust(&impl_->header()->lock, &owner_died);
-}
+void ObjectStore::LockForTesting() { (void)impl_->Lock(); }
 
 void ObjectStore::UnlockForTesting() { pthread_mutex_unlock(&impl_->header()->lock); }
 

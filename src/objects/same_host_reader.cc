@@ -51,6 +51,14 @@ std::string BootId() {
   return id;
 }
 
+// Whether `fd` is the file with that device and inode (a peer's described segment); its size.
+bool IsFile(int fd, uint64_t device, uint64_t inode, uint64_t* bytes) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return false;
+  *bytes = static_cast<uint64_t>(st.st_size);
+  return static_cast<uint64_t>(st.st_dev) == device && static_cast<uint64_t>(st.st_ino) == inode;
+}
+
 }  // namespace
 
 std::string ArenaLocation::Encode() const {
@@ -129,10 +137,9 @@ StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, boo
 
   const int fd = shm_open(where.segment.c_str(), O_RDONLY, 0);
   if (fd < 0) return false;  // not in this /dev/shm: another host
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_dev) != where.device ||
-      static_cast<uint64_t>(st.st_ino) != where.inode ||
-      static_cast<uint64_t>(st.st_size) < where.arena_offset + where.arena_bytes) {
+  uint64_t file_bytes = 0;
+  if (!IsFile(fd, where.device, where.inode, &file_bytes) ||
+      file_bytes < where.arena_offset + where.arena_bytes) {
     close(fd);
     return false;  // the same name, another file
   }
@@ -219,9 +226,8 @@ Status SameHostReader::AttachStore(int node, Mapping& m) {
   // The name must still be the file AddPeer checked (a name is reused only after an unlink).
   const int fd = shm_open(m.segment.c_str(), O_RDONLY, 0);
   if (fd < 0) return Status::NotFound("shm_open " + m.segment + ": " + ErrnoText(errno));
-  struct stat st {};
-  const bool same = fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_dev) == m.device &&
-                    static_cast<uint64_t>(st.st_ino) == m.inode;
+  uint64_t file_bytes = 0;
+  const bool same = IsFile(fd, m.device, m.inode, &file_bytes);
   close(fd);
   if (!same) {
     return Status::NotFound(m.segment + " is not the file node " + std::to_string(node) +
