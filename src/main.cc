@@ -331,6 +331,15 @@ void ChooseOneSidedComponent() {
   setenv("OMPI_MCA_osc", "pt2pt", 0);
 }
 
+// One-sided pulls (docs/objects.md) read another node's store without its raylet: only where
+// a read needs nothing of the target's CPU, i.e. not over osc pt2pt (chosen above between hosts
+// without RDMA, or by the user). RAYMPI_ONE_SIDED_PULLS=0 or 1 decides instead.
+bool OneSidedPulls() {
+  const char* osc = std::getenv("OMPI_MCA_osc");
+  const bool pt2pt = osc != nullptr && osc[0] != '^' && std::strstr(osc, "pt2pt") != nullptr;
+  return TuningInt("RAYMPI_ONE_SIDED_PULLS", pt2pt ? 0 : 1) != 0;
+}
+
 // `mpirun --enable-recovery` keeps the job alive when a rank dies (a node's raylet), but
 // Open MPI 4.1's mpirun then exits 0 whatever its processes returned (docs/failures.md).
 bool UnderMpirunRecovery() {
@@ -561,8 +570,8 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
   }
   NoRemoteReader no_remote_reader;
   if (is_raylet && layout.raylet_rank_of_node.size() > 1) {
-    auto created_window =
-        MpiRmaWindow::Create(raylet_comm, store->arena(), store->capacity(), rank_of_node);
+    auto created_window = MpiRmaWindow::Create(raylet_comm, store->arena(), store->capacity(),
+                                               rank_of_node, store->table(), store->table_bytes());
     if (!created_window.ok()) {
       RAYMPI_LOG_ERROR(
           "node {}: cannot expose its object store for one-sided MPI: {}. Between hosts over "
@@ -625,6 +634,7 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
       if (objects) {
         summary->set_objects_pulled(objects->stats().pulls_completed);
         summary->set_objects_copied_at_source(objects->stats().copied_at_source);
+        summary->set_objects_pulled_one_sided(objects->stats().pulled_one_sided);
         summary->set_bytes_pulled(objects->stats().bytes_pulled);
       }
       if (spill) {
@@ -639,8 +649,11 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
                                            [&](const rpc::Envelope& e) { loop.Send(e); });
     RmaReader* reader =
         same_host_reader ? static_cast<RmaReader*>(same_host_reader.get()) : &no_remote_reader;
-    objects = std::make_unique<ObjectManager>(layout.my_node, store.get(), reader,
-                                              [&](const rpc::Envelope& e) { loop.Send(e); });
+    ObjectManagerConfig object_config;
+    object_config.one_sided_pulls = OneSidedPulls();
+    objects = std::make_unique<ObjectManager>(
+        layout.my_node, store.get(), reader, [&](const rpc::Envelope& e) { loop.Send(e); },
+        object_config);
     objects->SetSpillManager(spill.get());
     // Pulls from a node of this host pin the object in its store themselves (no round trip to
     // its raylet); RAYMPI_SAME_HOST_PINS=0 asks the source raylet every time.

@@ -38,6 +38,9 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_SAME_HOST_PINS", 0,
      "whether a pull from a node of this host copies the object out of its store itself "
      "(0: asks its raylet)"},
+    {"RAYMPI_ONE_SIDED_PULLS", 0,
+     "whether a pull reads another node's store and checks the object's stamp one-sided, "
+     "without its raylet (0: asks its raylet)"},
 };
 
 // Where `text` is a whole number of at least `v.min` (and at most INT_MAX), its value.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "objects/object_store.h"
 #include "objects/rma_window.h"
 
 namespace raympi {
@@ -25,6 +26,8 @@ class FakeRmaReader : public RmaReader {
 
   // `base` stays owned by the caller and must outlive the reads (e.g. another store's arena).
   void AddNode(int node, const uint8_t* base, uint64_t bytes) { windows_[node] = {base, bytes}; }
+  // The node's object table (ObjectStore::table()), for StartStampRead.
+  void AddTable(int node, const uint8_t* base, uint64_t bytes) { tables_[node] = {base, bytes}; }
 
   StatusOr<uint64_t> WindowSize(int node) const override {
     auto it = windows_.find(node);
@@ -37,18 +40,16 @@ class FakeRmaReader : public RmaReader {
   StatusOr<Handle> StartRead(int node, uint64_t offset, size_t bytes, void* dest) override {
     StatusOr<uint64_t> window = WindowSize(node);
     if (!window.ok()) return window.status();
-    RAYMPI_RETURN_IF_ERROR(CheckReadRange(node, *window, offset, bytes));
-    if (!fail_next_start_.ok()) {
-      Status st = fail_next_start_;
-      fail_next_start_ = Status::Ok();
-      return st;
-    }
-    Handle handle = next_handle_++;
-    reads_[handle] = Read{node, offset, bytes, static_cast<uint8_t*>(dest), State::kInFlight, {}};
-    order_.push_back(handle);
-    started_.push_back(Started{node, offset, bytes});
-    if (reads_in_flight() > max_in_flight_seen_) max_in_flight_seen_ = reads_in_flight();
-    return handle;
+    return Start(windows_.at(node), node, offset, bytes, dest, /*stamp=*/false);
+  }
+
+  StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) override {
+    auto table = tables_.find(node);
+    if (table == tables_.end()) return RmaReader::StartStampRead(node, table_slot, dest);
+    ++stamp_reads_;
+    return Start(table->second, node,
+                 table_slot * ObjectStore::kEntryBytes + ObjectStore::kStampOffset, sizeof(*dest),
+                 dest, /*stamp=*/true);
   }
 
   StatusOr<bool> Poll(Handle handle) override {
@@ -73,7 +74,8 @@ class FakeRmaReader : public RmaReader {
   // The next StartRead (after its range check) returns `error`.
   void FailNextStart(Status error) { fail_next_start_ = std::move(error); }
 
-  const std::vector<Started>& started() const { return started_; }
+  const std::vector<Started>& started() const { return started_; }  // data reads only
+  size_t stamp_reads() const { return stamp_reads_; }
   size_t max_in_flight_seen() const { return max_in_flight_seen_; }
   // Reads that neither completed nor failed yet (Poll has not seen them land).
   size_t reads_unfinished() const { return order_.size(); }
@@ -81,8 +83,7 @@ class FakeRmaReader : public RmaReader {
  private:
   enum class State { kInFlight, kFinished };
   struct Read {
-    int node;
-    uint64_t offset;
+    const uint8_t* source;  // copied at completion, so it sees the source's bytes of then
     size_t bytes;
     uint8_t* dest;
     State state;
@@ -93,12 +94,29 @@ class FakeRmaReader : public RmaReader {
     uint64_t bytes;
   };
 
+  StatusOr<Handle> Start(const Window& window, int node, uint64_t offset, size_t bytes, void* dest,
+                         bool stamp) {
+    RAYMPI_RETURN_IF_ERROR(CheckReadRange(node, window.bytes, offset, bytes));
+    if (!fail_next_start_.ok()) {
+      Status st = fail_next_start_;
+      fail_next_start_ = Status::Ok();
+      return st;
+    }
+    Handle handle = next_handle_++;
+    reads_[handle] =
+        Read{window.base + offset, bytes, static_cast<uint8_t*>(dest), State::kInFlight, {}};
+    order_.push_back(handle);
+    if (!stamp) started_.push_back(Started{node, offset, bytes});
+    if (reads_in_flight() > max_in_flight_seen_) max_in_flight_seen_ = reads_in_flight();
+    return handle;
+  }
+
   size_t Finish(size_t n, Status error) {
     size_t finished = 0;
     while (finished < n && !order_.empty()) {
       Read& read = reads_.at(order_.front());
       order_.pop_front();
-      if (error.ok()) std::memcpy(read.dest, windows_.at(read.node).base + read.offset, read.bytes);
+      if (error.ok()) std::memcpy(read.dest, read.source, read.bytes);
       read.error = error;
       read.state = State::kFinished;
       ++finished;
@@ -107,6 +125,8 @@ class FakeRmaReader : public RmaReader {
   }
 
   std::map<int, Window> windows_;
+  std::map<int, Window> tables_;
+  size_t stamp_reads_ = 0;
   std::map<Handle, Read> reads_;
   std::deque<Handle> order_;  // in flight, oldest first
   Status fail_next_start_;

@@ -39,7 +39,9 @@ std::string ObjectManagerStats::ToString() const {
          " served (" + std::to_string(objects_pinned_for_peers) + " still pinned); " +
          std::to_string(messages_rejected) + " messages rejected; " + std::to_string(early_reads) +
          " read early (" + std::to_string(early_misses) + " read again); " +
-         std::to_string(copied_at_source) + " copied at the source";
+         std::to_string(copied_at_source) + " copied at the source; " +
+         std::to_string(pulled_one_sided) + " pulled one-sided (" +
+         std::to_string(one_sided_misses) + " asked the source after all)";
 }
 
 bool ObjectManager::IdLess::operator()(const ObjectId& a, const ObjectId& b) const {
@@ -195,6 +197,8 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   pull.source_node = m.node();
   pull.size = m.size();
   if (m.has_offset_hint()) pull.offset_hint = m.offset_hint();
+  pull.slot_hint = m.slot_hint();
+  pull.serial_hint = m.serial_hint();
   pull.has_owner = m.has_owner();
   if (pull.has_owner) pull.owner = m.owner();
   pull.waiters.push_back(waiter);
@@ -223,14 +227,8 @@ Status ObjectManager::TryCreate(Pull& pull) {
   if (!buffer.ok()) return buffer.status();
   pull.dest = buffer->data;
   pull.created = true;
-  if (CopyAtSource(pull)) return Status::Ok();
-  pull.state = PullState::kAwaitingReply;
-  pull.request_sent = true;
-  rpc::Envelope out = From();
-  *out.mutable_dst() = MakeAddress(pull.source_node, kRayletSlot);
-  out.mutable_pull_request()->set_object_id(pull.id.Binary());
-  out.mutable_pull_request()->set_pull_id(pull.pull_id);
-  send_(out);
+  if (CopyAtSource(pull) || StartOneSided(pull)) return Status::Ok();
+  SendPullRequest(pull);
   // Read from where the creator put it now, without waiting a round trip for the source to
   // confirm: the object seldom moves (only a spill does that), and the reply says whether it
   // did. The range is checked like a reply's; a hint outside the window is just not used.
@@ -256,6 +254,52 @@ bool ObjectManager::CopyAtSource(Pull& pull) {
   pull.bytes_done = pull.size;
   ++stats_.copied_at_source;
   return true;
+}
+
+bool ObjectManager::StartOneSided(Pull& pull) {
+  if (!config_.one_sided_pulls || !pull.offset_hint || pull.serial_hint == 0) return false;
+  StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
+  if (!window.ok() ||
+      !CheckReadRange(pull.source_node, *window, *pull.offset_hint, pull.size).ok()) {
+    return false;
+  }
+  pull.one_sided = true;
+  pull.state = PullState::kTransferring;
+  pull.remote_offset = *pull.offset_hint;
+  read_turns_.push_back(pull.pull_id);
+  StartReads();
+  return true;
+}
+
+void ObjectManager::CheckStamp(Pull& pull) {
+  StatusOr<RmaReader::Handle> handle =
+      reader_->StartStampRead(pull.source_node, pull.slot_hint, &pull.stamp);
+  if (!handle.ok()) {
+    RAYMPI_LOG_INFO("object {}: cannot check its stamp on node {}: {}", pull.id.Hex(),
+                    pull.source_node, handle.status().message());
+    AskSourceRaylet(pull);
+    return;
+  }
+  reads_.push_back(InFlightRead{*handle, pull.pull_id, 0, /*stamp=*/true});
+  ++pull.reads_in_flight;
+}
+
+void ObjectManager::AskSourceRaylet(Pull& pull) {
+  ++stats_.one_sided_misses;
+  pull.one_sided = false;
+  pull.next_byte = 0;
+  pull.bytes_done = 0;
+  SendPullRequest(pull);  // its reply says where to read (OnPullReply)
+}
+
+void ObjectManager::SendPullRequest(Pull& pull) {
+  pull.state = PullState::kAwaitingReply;
+  pull.request_sent = true;
+  rpc::Envelope out = From();
+  *out.mutable_dst() = MakeAddress(pull.source_node, kRayletSlot);
+  out.mutable_pull_request()->set_object_id(pull.id.Binary());
+  out.mutable_pull_request()->set_pull_id(pull.pull_id);
+  send_(out);
 }
 
 void ObjectManager::RetryWaitingForRoom() {
@@ -517,7 +561,13 @@ void ObjectManager::PollReads() {
     reads_.erase(reads_.begin() + static_cast<std::ptrdiff_t>(i));
     Pull& pull = pulls_.at(read.pull_id);  // a pull ends only once its reads have landed
     --pull.reads_in_flight;
-    if (!done.ok()) {
+    if (read.stamp && done.ok() && pull.failure.empty()) {
+      if (pull.stamp == ObjectStore::SealedStamp(pull.serial_hint)) {
+        pull.stamp_matched = true;
+      } else {
+        AskSourceRaylet(pull);
+      }
+    } else if (!done.ok()) {
       FailPull(pull, "reading object " + pull.id.Hex() + " from node " +
                          std::to_string(pull.source_node) + " failed: " + done.status().message());
     } else if (!pull.restart_pending) {
@@ -550,10 +600,14 @@ void ObjectManager::FailPull(Pull& pull, std::string error) {
 }
 
 void ObjectManager::FinishIfDone(uint64_t pull_id) {
-  const Pull& pull = pulls_.at(pull_id);
+  Pull& pull = pulls_.at(pull_id);
   if (pull.reads_in_flight > 0) return;
   if (pull.failure.empty() && (pull.restart_pending || pull.state != PullState::kTransferring ||
                                pull.bytes_done != pull.size)) {
+    return;
+  }
+  if (pull.failure.empty() && pull.one_sided && !pull.stamp_matched) {
+    CheckStamp(pull);  // after every byte landed: the stamp must be read after them
     return;
   }
   FinishPull(pull_id);
@@ -590,6 +644,7 @@ void ObjectManager::FinishPull(uint64_t pull_id) {
     return;
   }
   ++stats_.pulls_completed;
+  if (pull.one_sided) ++stats_.pulled_one_sided;
   stats_.bytes_pulled += pull.size;
   if (pull.has_owner) {
     rpc::Envelope out = From();

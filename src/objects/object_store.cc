@@ -8,9 +8,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <random>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -22,7 +24,8 @@ namespace raympi {
 namespace {
 
 constexpr uint64_t kMagic = 0x314a424f49504d52ULL;  // "RMPIOBJ1" in memory order
-constexpr uint32_t kVersion = 3;  // 2: spill counters; 3: page-aligned table, runs per page
+// 2: spill counters; 3: page-aligned table, runs per page; 4: entry serials (one-sided pulls)
+constexpr uint32_t kVersion = 4;
 
 constexpr uint64_t kAlign = ObjectStore::kAlignment;
 constexpr uint64_t kPage = 4096;
@@ -111,8 +114,14 @@ struct Entry {
   int32_t creator_pid;
   uint32_t delete_pending;
   uint32_t state;  // written last (PublishState): a slot that is not kEmpty is complete
+  // This creation's number in the store (never 0): with `state`, the 8-byte stamp another node
+  // reads one-sided to check that an object stayed in place (ObjectStore::SealedStamp).
+  uint32_t serial;
 };
-static_assert(sizeof(Entry) == 64, "one cache line per entry");
+static_assert(sizeof(Entry) == ObjectStore::kEntryBytes, "one cache line per entry");
+static_assert(offsetof(Entry, state) == ObjectStore::kStampOffset &&
+                  offsetof(Entry, serial) == ObjectStore::kStampOffset + 4,
+              "the stamp is state then serial, one aligned word");
 
 // An allocator descriptor. Kept outside the arena so object bytes are nothing but data (an MPI
 // window, no header to corrupt) and a free never touches arena pages.
@@ -145,7 +154,8 @@ struct SegmentHeader {
   uint64_t num_objects = 0;
   uint64_t bytes_in_use = 0;
   uint64_t access_clock = 0;
-  uint64_t bin_bitmap = 0;  // bit k: bin k is not empty
+  uint32_t last_serial = 0;  // the latest Entry::serial handed out
+  uint64_t bin_bitmap = 0;   // bit k: bin k is not empty
   uint32_t spare_head = kNil;
   uint32_t bin_heads[kNumBins];
 
@@ -436,8 +446,8 @@ struct ObjectStore::Impl {
     return -1;
   }
 
-  // The table is at most half full, so an empty slot is always found.
-  void Insert(const Entry& e) {
+  // The table is at most half full, so an empty slot is always found. Returns the slot.
+  uint64_t Insert(const Entry& e) {
     Entry* t = table();
     uint64_t i = Hash(e.key) & mask();
     while (t[i].state != kEmpty) i = (i + 1) & mask();
@@ -445,6 +455,7 @@ struct ObjectStore::Impl {
     copy.state = kEmpty;
     t[i] = copy;
     PublishState(&t[i], e.state);
+    return i;
   }
 
   // Backward-shift deletion: no tombstones, so probe lengths do not grow with churn. Each
@@ -621,6 +632,16 @@ const std::string& ObjectStore::name() const { return impl_->name; }
 size_t ObjectStore::capacity() const { return impl_->capacity; }
 uint32_t ObjectStore::max_objects() const { return impl_->max_objects; }
 uint8_t* ObjectStore::arena() const { return impl_->arena(); }
+
+const uint8_t* ObjectStore::table() const {
+  return reinterpret_cast<const uint8_t*>(impl_->table());
+}
+
+uint64_t ObjectStore::table_bytes() const { return impl_->layout.table_slots * sizeof(Entry); }
+
+uint64_t ObjectStore::SealedStamp(uint32_t serial) {
+  return uint64_t{kSealed} | (uint64_t{serial} << 32);  // little-endian: state, then serial
+}
 uint64_t ObjectStore::arena_offset_in_segment() const { return impl_->layout.arena_offset; }
 
 void ObjectStore::SetCrashPointForTesting(CrashPoint point) {
@@ -673,6 +694,9 @@ StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Create(const std::string& na
   header->arena_offset = layout.arena_offset;
   header->total_bytes = layout.total;
   RAYMPI_RETURN_IF_ERROR(InitMutex(&header->lock));
+  // Serials start at a random number per store, so the same serial in two stores is unlikely
+  // too (a one-sided check reads the store its hints came from; this is a second fence).
+  header->last_serial = std::random_device{}();
   impl->Rebuild({});
   header->magic.store(kMagic, std::memory_order_release);
   return std::unique_ptr<ObjectStore>(new ObjectStore(std::move(impl)));
@@ -754,6 +778,8 @@ StatusOr<MutableBuffer> ObjectStore::Create(const ObjectId& id, size_t size) {
   e.block = kNil;
   e.creator_pid = static_cast<int32_t>(getpid());
   e.state = kCreated;
+  if (++h->last_serial == 0) h->last_serial = 1;  // 0 means "none"
+  e.serial = h->last_serial;
   if (size > 0) {
     const uint64_t bytes = RoundUp(size, kAlign);
     e.block = s->Allocate(bytes);
@@ -767,13 +793,15 @@ StatusOr<MutableBuffer> ObjectStore::Create(const ObjectId& id, size_t size) {
     MaybeCrash(CrashPoint::kCreateAfterAllocate);
     StoreInUse(h, h->bytes_in_use + bytes);
   }
-  s->Insert(e);
+  const uint64_t slot = s->Insert(e);
   h->num_objects += 1;
   MutableBuffer buffer;
   buffer.id = id;
   buffer.data = s->arena() + e.offset;
   buffer.size = size;
   buffer.offset = e.offset;
+  buffer.table_slot = static_cast<uint32_t>(slot);
+  buffer.serial = e.serial;
   return buffer;
 }
 

@@ -34,6 +34,11 @@ struct MutableBuffer {
   uint8_t* data = nullptr;  // 64-byte aligned; never null, even for a zero-size object
   size_t size = 0;
   uint64_t offset = 0;  // from the start of the arena (an MPI window displacement)
+  // Where its entry is in the object table, and the store's number for this creation: with
+  // the offset, what another node needs to read the object one-sided and then check that it
+  // was there, sealed, all along (ObjectStore::SealedStamp).
+  uint32_t table_slot = 0;
+  uint32_t serial = 0;
 };
 
 // A pinned, read-only view of a SEALED object. While it lives the object stays in place, even
@@ -157,6 +162,18 @@ class ObjectStore {
   // Where the arena starts in the segment `name()` (page-aligned): another process of the host
   // can map the arena alone (SameHostReader).
   uint64_t arena_offset_in_segment() const;
+
+  // One-sided pulls (docs/objects.md, "Pulls without the source raylet"). The object table in
+  // this process, to expose as a second MPI window: slot i's entry is kEntryBytes at
+  // i * kEntryBytes, and its 8-byte stamp at kStampOffset in it equals SealedStamp(serial) while
+  // the object of that creation (MutableBuffer::serial) is sealed in that slot. Serials are
+  // never 0 and not reused for 2^32 creations, and a stamp changes before the object's bytes
+  // can be reused, so a reader that reads the bytes, then finds the stamp, read the object.
+  const uint8_t* table() const;
+  uint64_t table_bytes() const;
+  static constexpr uint64_t kEntryBytes = 64;
+  static constexpr uint64_t kStampOffset = 56;
+  static uint64_t SealedStamp(uint32_t serial);
 
   // Allocates `size` bytes for a new object (CREATED: invisible to Get until sealed).
   // InvalidArgument if the id exists or size exceeds the capacity; Unavailable when the

@@ -40,6 +40,14 @@ class RmaReader {
   virtual StatusOr<bool> Poll(Handle handle) = 0;
   // Reads started and not yet polled to the end.
   virtual size_t reads_in_flight() const = 0;
+  // One-sided pulls: starts reading the 8-byte stamp of slot `table_slot` of `node`'s object
+  // table (ObjectStore::kStampOffset) into `dest`, polled like any read. Unavailable from a
+  // reader without table windows (the pull then asks the source's raylet).
+  virtual StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) {
+    (void)table_slot;
+    (void)dest;
+    return Status::Unavailable("no object table window for node " + std::to_string(node));
+  }
 };
 
 // The reader of a job with a single node: there is no other node's window to read. (Open MPI
@@ -72,9 +80,12 @@ class MpiRmaWindow : public RmaReader {
  public:
   // `comm` holds the raylets; `rank_of_node` maps every node id to its raylet's rank in `comm`
   // (this rank included). `arena`/`bytes` is this rank's arena (any size, 0 allowed). Window
-  // sizes are exchanged here (MPI_Allgather), so WindowSize knows every node's.
+  // sizes are exchanged here (MPI_Allgather), so WindowSize knows every node's. With `table`
+  // (every rank or none), a second window over this rank's object table serves StartStampRead.
   static StatusOr<std::unique_ptr<MpiRmaWindow>> Create(MPI_Comm comm, void* arena, size_t bytes,
-                                                        const std::map<int, int>& rank_of_node);
+                                                        const std::map<int, int>& rank_of_node,
+                                                        const void* table = nullptr,
+                                                        size_t table_bytes = 0);
   ~MpiRmaWindow() override;
   MpiRmaWindow(const MpiRmaWindow&) = delete;
   MpiRmaWindow& operator=(const MpiRmaWindow&) = delete;
@@ -83,17 +94,22 @@ class MpiRmaWindow : public RmaReader {
   StatusOr<Handle> StartRead(int node, uint64_t offset, size_t bytes, void* dest) override;
   StatusOr<bool> Poll(Handle handle) override;
   size_t reads_in_flight() const override { return requests_.size(); }
+  StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) override;
 
-  // Collective: waits for this rank's reads, ends the epoch and frees the window. Idempotent.
+  // Collective: waits for this rank's reads, ends the epochs and frees the windows. Idempotent.
   Status Close();
 
  private:
-  MpiRmaWindow(MPI_Win win, std::map<int, int> rank_of_node,
-               std::unordered_map<int, uint64_t> window_size);
+  MpiRmaWindow() = default;
+  // MPI_Rget of `bytes` at `offset` of `node`'s part of `win`, after the range check.
+  StatusOr<Handle> Read(MPI_Win win, const std::unordered_map<int, uint64_t>& sizes, int node,
+                        uint64_t offset, size_t bytes, void* dest);
 
   MPI_Win win_ = MPI_WIN_NULL;
+  MPI_Win table_win_ = MPI_WIN_NULL;  // the object tables, when Create was given one
   std::map<int, int> rank_of_node_;
   std::unordered_map<int, uint64_t> window_size_;  // by node
+  std::unordered_map<int, uint64_t> table_size_;   // by node
   std::unordered_map<Handle, MPI_Request> requests_;
   Handle next_handle_ = 1;
 };

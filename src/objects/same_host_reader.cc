@@ -170,17 +170,23 @@ StatusOr<uint64_t> SameHostReader::WindowSize(int node) const {
 StatusOr<RmaReader::Handle> SameHostReader::StartRead(int node, uint64_t offset, size_t bytes,
                                                       void* dest) {
   auto it = peers_.find(node);
-  if (it == peers_.end()) {
-    StatusOr<Handle> inner = fallback_->StartRead(node, offset, bytes, dest);
-    if (!inner.ok()) return inner.status();
-    const Handle handle = next_handle_++;
-    forwarded_[handle] = *inner;
-    return handle;
-  }
+  if (it == peers_.end()) return Forward(fallback_->StartRead(node, offset, bytes, dest));
   RAYMPI_RETURN_IF_ERROR(CheckReadRange(node, it->second.bytes, offset, bytes));
   std::memcpy(dest, it->second.arena + offset, bytes);
   const Handle handle = next_handle_++;
   landed_.insert(handle);
+  return handle;
+}
+
+StatusOr<RmaReader::Handle> SameHostReader::StartStampRead(int node, uint64_t table_slot,
+                                                           uint64_t* dest) {
+  return Forward(fallback_->StartStampRead(node, table_slot, dest));
+}
+
+StatusOr<RmaReader::Handle> SameHostReader::Forward(StatusOr<Handle> inner) {
+  if (!inner.ok()) return inner.status();
+  const Handle handle = next_handle_++;
+  forwarded_[handle] = *inner;
   return handle;
 }
 

@@ -79,6 +79,8 @@ class SameHostReader : public RmaReader, public SourcePins {
   StatusOr<Handle> StartRead(int node, uint64_t offset, size_t bytes, void* dest) override;
   StatusOr<bool> Poll(Handle handle) override;
   size_t reads_in_flight() const override;
+  // Always through the fallback (the mapping holds the arena only).
+  StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) override;
 
   // SourcePins, for mapped nodes (their store attached on the first call, if it is still the
   // file described at AddPeer). The pin never waits for the source store's lock; its release
@@ -97,6 +99,8 @@ class SameHostReader : public RmaReader, public SourcePins {
 
   // Attaches `node`'s store into `m.store` if its segment is still the file AddPeer checked.
   Status AttachStore(int node, Mapping& m);
+  // A handle of ours for a read the fallback started.
+  StatusOr<Handle> Forward(StatusOr<Handle> inner);
 
   RmaReader* fallback_;
   std::map<int, Mapping> peers_;

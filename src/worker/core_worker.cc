@@ -867,7 +867,13 @@ void CoreWorker::OnNodeDied(const rpc::NodeDied& died, Outbox& out) {
     const std::string id = key.Binary();
     entry.copies.erase(node);
     if (!entry.copies.empty()) {
-      if (entry.value.node() == node) entry.value.set_node(*entry.copies.begin());
+      if (entry.value.node() == node) {
+        entry.value.set_node(*entry.copies.begin());
+        // The hints describe the lost node's store, not that one.
+        entry.value.clear_offset();
+        entry.value.clear_table_slot();
+        entry.value.clear_serial();
+      }
       continue;
     }
     if (entry.lineage) {

@@ -134,10 +134,13 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
   auto backoff = std::chrono::microseconds(500);
   std::string spill_note;  // why the raylet could not spill, for the final error
   uint64_t offset = 0;
+  uint32_t table_slot = 0, serial = 0;
   for (;;) {
     auto buffer = store_->Create(*parsed, size);
     if (buffer.ok()) {
       offset = buffer->offset;
+      table_slot = buffer->table_slot;
+      serial = buffer->serial;
       try {
         write(reinterpret_cast<char*>(buffer->data));
       } catch (...) {
@@ -187,7 +190,9 @@ StatusOr<rpc::ObjectValue> CoreWorker::StoreValue(const std::string& id, size_t 
   value.set_in_store(true);
   value.set_node(config_.node);
   value.set_size(size);
-  value.set_offset(offset);  // lets another node's raylet start reading at once
+  value.set_offset(offset);          // lets another node's raylet start reading at once
+  value.set_table_slot(table_slot);  // ... and check without its source's raylet that it read
+  value.set_serial(serial);          // the object (one-sided pulls)
   return value;
 }
 
@@ -200,6 +205,11 @@ void CoreWorker::ResolveArg(rpc::TaskArg& arg, const rpc::ObjectValue& value) co
   arg.set_in_store(true);
   arg.set_node(value.node());
   arg.set_size(value.size());
+  if (value.has_offset()) arg.set_offset(value.offset());  // where it is on `node`
+  if (value.has_serial()) {
+    arg.set_table_slot(value.table_slot());
+    arg.set_serial(value.serial());
+  }
   auto parsed = ObjectId::FromBinary(value.object_id());
   if (parsed.ok()) *arg.mutable_owner() = OwnerOf(*parsed);
 }
@@ -271,6 +281,10 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     f->set_size(entry.value.size());
     f->set_pin_for_requester(true);
     if (entry.value.has_offset()) f->set_offset_hint(entry.value.offset());
+    if (entry.value.has_serial()) {
+      f->set_slot_hint(entry.value.table_slot());
+      f->set_serial_hint(entry.value.serial());
+    }
     auto parsed = ObjectId::FromBinary(id);
     if (parsed.ok()) *f->mutable_owner() = OwnerOf(*parsed);
     out.push_back(std::move(fetch));
@@ -514,6 +528,11 @@ Status CoreWorker::PinStoredArgs(const rpc::TaskSpec& spec,
     entry.value.set_in_store(true);
     entry.value.set_node(arg.node());
     entry.value.set_size(arg.size());
+    if (arg.has_offset()) entry.value.set_offset(arg.offset());
+    if (arg.has_serial()) {
+      entry.value.set_table_slot(arg.table_slot());
+      entry.value.set_serial(arg.serial());
+    }
     entry.local = arg.node() == config_.node;
   }
   for (int attempt = 1;; ++attempt) {

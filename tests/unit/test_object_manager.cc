@@ -176,6 +176,36 @@ class ObjectManagerTest : public ::testing::Test {
     om_[0]->Handle(e);
   }
 
+  // Fills and seals an object on `node`; returns where the store put it (the creator's hints).
+  MutableBuffer PutAndTell(int node, const ObjectId& id, size_t size, uint32_t seed) {
+    auto buf = store_[node]->Create(id, size);
+    EXPECT_TRUE(buf.ok()) << buf.status().ToString();
+    if (!buf.ok()) return {};
+    Fill(buf->data, buf->size, seed);
+    EXPECT_TRUE(store_[node]->Seal(id).ok());
+    return *buf;
+  }
+
+  // A process of node 0 asks for `made` (on node 1) with every hint its creator gave.
+  void FetchWithHints(const MutableBuffer& made, uint64_t request_id = 1) {
+    rpc::Envelope e;
+    *e.mutable_src() = MakeAddress(0, kProcessSlot);
+    *e.mutable_dst() = MakeAddress(0, kRayletSlot);
+    e.set_request_id(request_id);
+    rpc::FetchObject* m = e.mutable_fetch_object();
+    m->set_object_id(made.id.Binary());
+    m->set_node(1);
+    m->set_size(made.size);
+    *m->mutable_owner() = Owner();
+    m->set_offset_hint(made.offset);
+    m->set_slot_hint(made.table_slot);
+    m->set_serial_hint(made.serial);
+    om_[0]->Handle(e);
+  }
+
+  // Node 0 pulls one-sided: it reads node 1's table too (after Build with one_sided_pulls).
+  void ExposeTables() { reader_[0].AddTable(1, store_[1]->table(), store_[1]->table_bytes()); }
+
   void Free(int node, const std::vector<std::string>& ids) {
     rpc::Envelope e;
     *e.mutable_src() = Owner();
@@ -1100,6 +1130,110 @@ TEST_F(ObjectManagerTest, APullThatWaitedForRoomIsCopiedAtTheSource) {
   EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 2));
   EXPECT_EQ(om_[0]->stats().copied_at_source, 1u);
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+}
+
+// ---- one-sided pulls -----------------------------------------------------------------------
+
+ObjectManagerConfig OneSided() {
+  ObjectManagerConfig config;
+  config.chunk_bytes = kMiB;
+  config.max_chunks_in_flight = 4;
+  config.one_sided_pulls = true;
+  return config;
+}
+
+// With the creator's hints, the puller reads the bytes, then the entry's stamp, and is done:
+// no message to the source raylet at all (issue 7: an idle source raylet cannot be woken).
+TEST_F(ObjectManagerTest, AOneSidedPullNeedsNoMessageToTheSourceRaylet) {
+  Build(32 * kMiB, 32 * kMiB, OneSided());
+  ExposeTables();
+  Put(1, Id(100), 3 * kMiB + 5, 1);  // so the object of interest is not at offset 0
+  const MutableBuffer made = PutAndTell(1, Id(1), 3 * kMiB, 99);
+  FetchWithHints(made);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 3u);
+  reader_[0].CompleteAll();
+  om_[0]->Tick();  // the bytes landed: the stamp is read after them, not before
+  EXPECT_EQ(reader_[0].stamp_reads(), 1u);
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);
+  EXPECT_EQ(om_[0]->stats().pulled_one_sided, 1u);
+  EXPECT_EQ(om_[0]->stats().one_sided_misses, 0u);
+  EXPECT_EQ(Locations(), 1);
+  ExpectNothingHeld();
+}
+
+// The object is spilled at the source while its bytes are read, and another object takes its
+// place: the bytes read are the other object's. The stamp no longer matches, so the puller asks
+// the source raylet, which restores it, and reads it again: never the wrong bytes.
+TEST_F(ObjectManagerTest, AOneSidedPullOfAnObjectReplacedMeanwhileAsksTheSourceRaylet) {
+  Build(8 * kMiB, 8 * kMiB, OneSided());
+  ExposeTables();
+  EnableSpill();
+  const MutableBuffer made = PutAndTell(1, Id(1), 3 * kMiB, 99);
+  FetchWithHints(made);
+  ASSERT_EQ(reader_[0].reads_in_flight(), 3u);
+  ASSERT_TRUE(spill_[1]->MakeRoom(8 * kMiB).ok());
+  ASSERT_FALSE(store_[1]->Contains(Id(1)));
+  const MutableBuffer other = PutAndTell(1, Id(2), 3 * kMiB, 5);
+  ASSERT_EQ(other.offset, made.offset);  // its bytes are where the reads look
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
+  EXPECT_EQ(om_[0]->stats().pulled_one_sided, 0u);
+  EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
+  EXPECT_EQ(reader_[0].started().size(), 6u);  // read twice
+  ExpectNothingHeld();
+}
+
+// Freed at the source meanwhile: the stamp says so, and the source raylet's answer is the error.
+TEST_F(ObjectManagerTest, AOneSidedPullOfAnObjectFreedMeanwhileFailsWithTheSourcesAnswer) {
+  Build(32 * kMiB, 32 * kMiB, OneSided());
+  ExposeTables();
+  const MutableBuffer made = PutAndTell(1, Id(1), kMiB, 3);
+  FetchWithHints(made);
+  Free(1, {Id(1).Binary()});
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "not in node 1's store"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_FALSE(store_[0]->Contains(Id(1)));
+  EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
+  ExpectNothingHeld();
+}
+
+// Without the entry hints, without a table window, or turned off: the source raylet is asked.
+TEST_F(ObjectManagerTest, WithoutHintsOrTableOrTurnedOffAPullAsksTheSourceRaylet) {
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE("variant " + std::to_string(variant));
+    ObjectManagerConfig config = OneSided();
+    config.one_sided_pulls = variant != 2;
+    Build(32 * kMiB, 32 * kMiB, config);
+    if (variant != 1) ExposeTables();
+    MutableBuffer made = PutAndTell(1, Id(1), kMiB, 4);
+    if (variant == 0) made.serial = 0;  // an older creator: no entry hints
+    raylet_messages_.clear();
+    FetchWithHints(made);
+    Pump();
+    ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+    EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+    EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 4));
+    EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+    EXPECT_EQ(om_[0]->stats().pulled_one_sided, 0u);
+    ExpectNothingHeld();
+    for (auto& m : om_) m.reset();
+    for (auto& st : store_) st.reset();
+    reader_[0] = FakeRmaReader();
+    reader_[1] = FakeRmaReader();
+    to_processes_.clear();
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -186,6 +187,34 @@ TEST_F(ObjectStoreTest, AnOwnersConsecutiveObjectsShareATablePage) {
   for (int32_t node = 2; node < 34; ++node) {
     EXPECT_TRUE(store->TableSlotForTesting(Id(0, node)).ok());
   }
+}
+
+// One-sided pulls: the stamp in a creation's table slot names it while it is sealed there, and
+// no longer once it is freed or made again (a new serial).
+TEST_F(ObjectStoreTest, AStampNamesASealedCreationUntilItIsGone) {
+  auto store = MustCreate(1 << 20, 64);
+  auto stamp = [&](uint32_t slot) {
+    uint64_t word;
+    std::memcpy(&word, store->table() + slot * ObjectStore::kEntryBytes + ObjectStore::kStampOffset,
+                sizeof(word));
+    return word;
+  };
+  auto made = store->Create(Id(1), 100);
+  ASSERT_TRUE(made.ok());
+  EXPECT_NE(made->serial, 0u);
+  EXPECT_EQ(made->table_slot, *store->TableSlotForTesting(Id(1)));
+  EXPECT_LT(uint64_t{made->table_slot} * ObjectStore::kEntryBytes, store->table_bytes());
+  EXPECT_NE(stamp(made->table_slot), ObjectStore::SealedStamp(made->serial));  // not sealed yet
+  ASSERT_TRUE(store->Seal(Id(1)).ok());
+  EXPECT_EQ(stamp(made->table_slot), ObjectStore::SealedStamp(made->serial));
+  ASSERT_TRUE(store->Delete(Id(1)).ok());
+  EXPECT_NE(stamp(made->table_slot), ObjectStore::SealedStamp(made->serial));
+  auto again = store->Create(Id(1), 100);  // the same id made again (restored, say)
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(store->Seal(Id(1)).ok());
+  EXPECT_NE(again->serial, made->serial);
+  EXPECT_EQ(stamp(again->table_slot), ObjectStore::SealedStamp(again->serial));
+  EXPECT_NE(stamp(again->table_slot), ObjectStore::SealedStamp(made->serial));
 }
 
 TEST_F(ObjectStoreTest, GetBeforeSealIsNotFound) {
