@@ -333,11 +333,15 @@ void ChooseOneSidedComponent() {
 
 // One-sided pulls (docs/objects.md) read another node's store without its raylet: only where
 // a read needs nothing of the target's CPU, i.e. not over osc pt2pt (chosen above between hosts
-// without RDMA, or by the user). RAYMPI_ONE_SIDED_PULLS=0 or 1 decides instead.
+// without RDMA, or by the user). So on by default only when Open MPI chooses (rdma or ucx), or
+// was told to use rdma or ucx alone; RAYMPI_ONE_SIDED_PULLS=0 or 1 decides instead.
 bool OneSidedPulls() {
   const char* osc = std::getenv("OMPI_MCA_osc");
-  const bool pt2pt = osc != nullptr && osc[0] != '^' && std::strstr(osc, "pt2pt") != nullptr;
-  return TuningInt("RAYMPI_ONE_SIDED_PULLS", pt2pt ? 0 : 1) != 0;
+  const bool truly_one_sided =
+      osc == nullptr ||
+      (osc[0] != '^' && std::strstr(osc, "pt2pt") == nullptr &&
+       (std::strstr(osc, "rdma") != nullptr || std::strstr(osc, "ucx") != nullptr));
+  return TuningInt("RAYMPI_ONE_SIDED_PULLS", truly_one_sided ? 1 : 0) != 0;
 }
 
 // `mpirun --enable-recovery` keeps the job alive when a rank dies (a node's raylet), but

@@ -26,7 +26,7 @@ class FakeRmaReader : public RmaReader {
 
   // `base` stays owned by the caller and must outlive the reads (e.g. another store's arena).
   void AddNode(int node, const uint8_t* base, uint64_t bytes) { windows_[node] = {base, bytes}; }
-  // The node's object table (ObjectStore::table()), for StartStampRead.
+  // The node's object table (ObjectStore::table()), for StartEntryRead.
   void AddTable(int node, const uint8_t* base, uint64_t bytes) { tables_[node] = {base, bytes}; }
 
   StatusOr<uint64_t> WindowSize(int node) const override {
@@ -40,16 +40,21 @@ class FakeRmaReader : public RmaReader {
   StatusOr<Handle> StartRead(int node, uint64_t offset, size_t bytes, void* dest) override {
     StatusOr<uint64_t> window = WindowSize(node);
     if (!window.ok()) return window.status();
-    return Start(windows_.at(node), node, offset, bytes, dest, /*stamp=*/false);
+    return Start(windows_.at(node), node, offset, bytes, dest, /*entry=*/false);
   }
 
-  StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) override {
+  StatusOr<uint64_t> TableSize(int node) const override {
     auto table = tables_.find(node);
-    if (table == tables_.end()) return RmaReader::StartStampRead(node, table_slot, dest);
-    ++stamp_reads_;
-    return Start(table->second, node,
-                 table_slot * ObjectStore::kEntryBytes + ObjectStore::kStampOffset, sizeof(*dest),
-                 dest, /*stamp=*/true);
+    if (table == tables_.end()) return RmaReader::TableSize(node);
+    return table->second.bytes;
+  }
+
+  StatusOr<Handle> StartEntryRead(int node, uint64_t table_slot, void* dest) override {
+    auto table = tables_.find(node);
+    if (table == tables_.end()) return RmaReader::StartEntryRead(node, table_slot, dest);
+    ++entry_reads_;
+    return Start(table->second, node, table_slot * ObjectStore::kEntryBytes,
+                 ObjectStore::kEntryBytes, dest, /*entry=*/true);
   }
 
   StatusOr<bool> Poll(Handle handle) override {
@@ -75,7 +80,7 @@ class FakeRmaReader : public RmaReader {
   void FailNextStart(Status error) { fail_next_start_ = std::move(error); }
 
   const std::vector<Started>& started() const { return started_; }  // data reads only
-  size_t stamp_reads() const { return stamp_reads_; }
+  size_t entry_reads() const { return entry_reads_; }
   size_t max_in_flight_seen() const { return max_in_flight_seen_; }
   // Reads that neither completed nor failed yet (Poll has not seen them land).
   size_t reads_unfinished() const { return order_.size(); }
@@ -95,7 +100,7 @@ class FakeRmaReader : public RmaReader {
   };
 
   StatusOr<Handle> Start(const Window& window, int node, uint64_t offset, size_t bytes, void* dest,
-                         bool stamp) {
+                         bool entry) {
     RAYMPI_RETURN_IF_ERROR(CheckReadRange(node, window.bytes, offset, bytes));
     if (!fail_next_start_.ok()) {
       Status st = fail_next_start_;
@@ -106,7 +111,7 @@ class FakeRmaReader : public RmaReader {
     reads_[handle] =
         Read{window.base + offset, bytes, static_cast<uint8_t*>(dest), State::kInFlight, {}};
     order_.push_back(handle);
-    if (!stamp) started_.push_back(Started{node, offset, bytes});
+    if (!entry) started_.push_back(Started{node, offset, bytes});
     if (reads_in_flight() > max_in_flight_seen_) max_in_flight_seen_ = reads_in_flight();
     return handle;
   }
@@ -126,7 +131,7 @@ class FakeRmaReader : public RmaReader {
 
   std::map<int, Window> windows_;
   std::map<int, Window> tables_;
-  size_t stamp_reads_ = 0;
+  size_t entry_reads_ = 0;
   std::map<Handle, Read> reads_;
   std::deque<Handle> order_;  // in flight, oldest first
   Status fail_next_start_;

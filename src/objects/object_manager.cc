@@ -259,8 +259,12 @@ bool ObjectManager::CopyAtSource(Pull& pull) {
 bool ObjectManager::StartOneSided(Pull& pull) {
   if (!config_.one_sided_pulls || !pull.offset_hint || pull.serial_hint == 0) return false;
   StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
-  if (!window.ok() ||
-      !CheckReadRange(pull.source_node, *window, *pull.offset_hint, pull.size).ok()) {
+  StatusOr<uint64_t> table = reader_->TableSize(pull.source_node);
+  if (!window.ok() || !table.ok() ||
+      !CheckReadRange(pull.source_node, *window, *pull.offset_hint, pull.size).ok() ||
+      !CheckReadRange(pull.source_node, *table, uint64_t{pull.slot_hint} * ObjectStore::kEntryBytes,
+                      ObjectStore::kEntryBytes)
+           .ok()) {
     return false;
   }
   pull.one_sided = true;
@@ -271,25 +275,26 @@ bool ObjectManager::StartOneSided(Pull& pull) {
   return true;
 }
 
-void ObjectManager::CheckStamp(Pull& pull) {
+void ObjectManager::CheckEntry(Pull& pull) {
   StatusOr<RmaReader::Handle> handle =
-      reader_->StartStampRead(pull.source_node, pull.slot_hint, &pull.stamp);
+      reader_->StartEntryRead(pull.source_node, pull.slot_hint, pull.entry.data());
   if (!handle.ok()) {
-    RAYMPI_LOG_INFO("object {}: cannot check its stamp on node {}: {}", pull.id.Hex(),
+    RAYMPI_LOG_INFO("object {}: cannot read its entry on node {}: {}", pull.id.Hex(),
                     pull.source_node, handle.status().message());
     AskSourceRaylet(pull);
     return;
   }
-  reads_.push_back(InFlightRead{*handle, pull.pull_id, 0, /*stamp=*/true});
+  reads_.push_back(InFlightRead{*handle, pull.pull_id, 0, /*entry=*/true});
   ++pull.reads_in_flight;
 }
 
 void ObjectManager::AskSourceRaylet(Pull& pull) {
   ++stats_.one_sided_misses;
   pull.one_sided = false;
-  pull.next_byte = 0;
-  pull.bytes_done = 0;
-  SendPullRequest(pull);  // its reply says where to read (OnPullReply)
+  // Every byte has landed: they count as early reads, which the reply confirms (unmoved, same
+  // offset) or has read again (OnPullReply).
+  pull.early = true;
+  SendPullRequest(pull);
 }
 
 void ObjectManager::SendPullRequest(Pull& pull) {
@@ -561,11 +566,12 @@ void ObjectManager::PollReads() {
     reads_.erase(reads_.begin() + static_cast<std::ptrdiff_t>(i));
     Pull& pull = pulls_.at(read.pull_id);  // a pull ends only once its reads have landed
     --pull.reads_in_flight;
-    if (read.stamp && done.ok() && pull.failure.empty()) {
-      if (pull.stamp == ObjectStore::SealedStamp(pull.serial_hint)) {
-        pull.stamp_matched = true;
+    if (read.entry && pull.failure.empty()) {
+      if (done.ok() && ObjectStore::EntryHolds(pull.entry.data(), pull.id, pull.remote_offset,
+                                               pull.size, pull.serial_hint)) {
+        pull.entry_matched = true;
       } else {
-        AskSourceRaylet(pull);
+        AskSourceRaylet(pull);  // a failed read of the entry too: the raylet can still answer
       }
     } else if (!done.ok()) {
       FailPull(pull, "reading object " + pull.id.Hex() + " from node " +
@@ -606,8 +612,8 @@ void ObjectManager::FinishIfDone(uint64_t pull_id) {
                                pull.bytes_done != pull.size)) {
     return;
   }
-  if (pull.failure.empty() && pull.one_sided && !pull.stamp_matched) {
-    CheckStamp(pull);  // after every byte landed: the stamp must be read after them
+  if (pull.failure.empty() && pull.one_sided && !pull.entry_matched) {
+    CheckEntry(pull);  // after every byte landed: the entry must be read after them
     return;
   }
   FinishPull(pull_id);

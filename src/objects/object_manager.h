@@ -23,6 +23,7 @@
 // the store's arena), then the store.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -57,8 +58,8 @@ struct ObjectManagerConfig {
   // the target calls MPI; osc rdma or ucx do not need it.
   bool poll_while_serving = true;
   // A pull that knows where the creator put the object and its table entry (FetchObject's
-  // hints) reads it without asking the source's raylet, then reads the entry's stamp to check
-  // that the object was there all along; else it asks the raylet as before (docs/objects.md,
+  // hints) reads it without asking the source's raylet, then reads the entry to check that the
+  // object was there all along; else it asks the raylet as before (docs/objects.md,
   // "Pulls without the source raylet"). Only where reads need nothing of the target's CPU:
   // not over osc pt2pt, where the source would have to be polling.
   bool one_sided_pulls = false;
@@ -78,7 +79,7 @@ struct ObjectManagerStats {
   uint64_t early_misses = 0;      // ... whose object had moved: read again from the reply's offset
   uint64_t copied_at_source = 0;  // pulls copied out of the source's store, pinned there
   uint64_t pulled_one_sided = 0;  // completed without a message to the source's raylet
-  uint64_t one_sided_misses = 0;  // ... whose stamp did not match: asked the raylet after all
+  uint64_t one_sided_misses = 0;  // ... whose entry did not match: asked the raylet after all
   std::string ToString() const;
 };
 
@@ -150,10 +151,10 @@ class ObjectManager {
     std::optional<uint64_t> offset_hint;  // FetchObject.offset_hint: where the creator put it
     uint32_t slot_hint = 0;               // FetchObject.slot_hint: its table entry there
     uint32_t serial_hint = 0;             // FetchObject.serial_hint, 0 if none
-    // Read one-sided (no PullRequest): done once the stamp read after the bytes matches.
+    // Read one-sided (no PullRequest): done once the entry read after the bytes holds them.
     bool one_sided = false;
-    bool stamp_matched = false;
-    uint64_t stamp = 0;  // the stamp read's destination
+    bool entry_matched = false;
+    std::array<uint8_t, ObjectStore::kEntryBytes> entry{};  // the entry read's destination
     // Reads started at offset_hint before the PullReply: the reply says whether they count.
     bool early = false;
     // The early reads were at the wrong place: read again once they have all landed.
@@ -168,7 +169,7 @@ class ObjectManager {
     RmaReader::Handle handle = 0;
     uint64_t pull_id = 0;
     uint64_t bytes = 0;
-    bool stamp = false;  // the one-sided pull's check, not its bytes
+    bool entry = false;  // the one-sided pull's check, not its bytes
   };
   struct IdLess {
     bool operator()(const ObjectId& a, const ObjectId& b) const;
@@ -194,11 +195,13 @@ class ObjectManager {
   // caller asks the source's raylet).
   bool CopyAtSource(Pull& pull);
   // Starts reading the object one-sided from its hinted place; false if it cannot (no hints,
-  // turned off, or the hint is out of range): the caller asks the source's raylet.
+  // turned off, no table window, or a hint out of range): the caller asks the source's raylet.
   bool StartOneSided(Pull& pull);
-  // The one-sided pull's bytes have landed: reads the entry's stamp to check them.
-  void CheckStamp(Pull& pull);
-  // The stamp did not match (spilled or freed meanwhile): ask the source's raylet after all.
+  // The one-sided pull's bytes have landed: reads the table entry to check them.
+  void CheckEntry(Pull& pull);
+  // The entry did not hold the object (spilled, freed, or moved in the table meanwhile): asks
+  // the source's raylet after all, keeping the bytes as early reads (its reply may confirm
+  // them: an object that moved only in the table is not read again).
   void AskSourceRaylet(Pull& pull);
   void SendPullRequest(Pull& pull);
   void RetryWaitingForRoom();

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
-#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -114,14 +113,11 @@ struct Entry {
   int32_t creator_pid;
   uint32_t delete_pending;
   uint32_t state;  // written last (PublishState): a slot that is not kEmpty is complete
-  // This creation's number in the store (never 0): with `state`, the 8-byte stamp another node
-  // reads one-sided to check that an object stayed in place (ObjectStore::SealedStamp).
+  // This creation's number in the store (never 0): another node that read the object
+  // one-sided checks it in the entry (ObjectStore::EntryHolds).
   uint32_t serial;
 };
 static_assert(sizeof(Entry) == ObjectStore::kEntryBytes, "one cache line per entry");
-static_assert(offsetof(Entry, state) == ObjectStore::kStampOffset &&
-                  offsetof(Entry, serial) == ObjectStore::kStampOffset + 4,
-              "the stamp is state then serial, one aligned word");
 
 // An allocator descriptor. Kept outside the arena so object bytes are nothing but data (an MPI
 // window, no header to corrupt) and a free never touches arena pages.
@@ -639,8 +635,12 @@ const uint8_t* ObjectStore::table() const {
 
 uint64_t ObjectStore::table_bytes() const { return impl_->layout.table_slots * sizeof(Entry); }
 
-uint64_t ObjectStore::SealedStamp(uint32_t serial) {
-  return uint64_t{kSealed} | (uint64_t{serial} << 32);  // little-endian: state, then serial
+bool ObjectStore::EntryHolds(const void* entry, const ObjectId& id, uint64_t offset, uint64_t size,
+                             uint32_t serial) {
+  Entry e;
+  std::memcpy(static_cast<void*>(&e), entry, sizeof(e));
+  return e.state == kSealed && e.serial == serial && serial != 0 && SameKey(e.key, ToKey(id)) &&
+         e.offset == offset && e.size == size;
 }
 uint64_t ObjectStore::arena_offset_in_segment() const { return impl_->layout.arena_offset; }
 

@@ -164,16 +164,16 @@ class ObjectStore {
   uint64_t arena_offset_in_segment() const;
 
   // One-sided pulls (docs/objects.md, "Pulls without the source raylet"). The object table in
-  // this process, to expose as a second MPI window: slot i's entry is kEntryBytes at
-  // i * kEntryBytes, and its 8-byte stamp at kStampOffset in it equals SealedStamp(serial) while
-  // the object of that creation (MutableBuffer::serial) is sealed in that slot. Serials are
-  // never 0 and not reused for 2^32 creations, and a stamp changes before the object's bytes
-  // can be reused, so a reader that reads the bytes, then finds the stamp, read the object.
+  // this process, to expose as a second MPI window: slot i's entry is the kEntryBytes at
+  // i * kEntryBytes. EntryHolds says whether a copy of one names the creation `serial` of `id`,
+  // sealed, at `offset` with `size` bytes. Serials are never 0, and an entry changes before its
+  // object's bytes can be reused, so a reader that reads the bytes, then finds the entry still
+  // holding them, read the object.
   const uint8_t* table() const;
   uint64_t table_bytes() const;
   static constexpr uint64_t kEntryBytes = 64;
-  static constexpr uint64_t kStampOffset = 56;
-  static uint64_t SealedStamp(uint32_t serial);
+  static bool EntryHolds(const void* entry, const ObjectId& id, uint64_t offset, uint64_t size,
+                         uint32_t serial);
 
   // Allocates `size` bytes for a new object (CREATED: invisible to Get until sealed).
   // InvalidArgument if the id exists or size exceeds the capacity; Unavailable when the

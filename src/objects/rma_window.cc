@@ -77,7 +77,8 @@ StatusOr<std::unique_ptr<MpiRmaWindow>> MpiRmaWindow::Create(MPI_Comm comm, void
     }
   }
   if (bytes > static_cast<size_t>(LLONG_MAX) || table_bytes > static_cast<size_t>(LLONG_MAX)) {
-    return Status::InvalidArgument("arena of " + std::to_string(bytes) + " bytes is too large");
+    return Status::InvalidArgument("arena of " + std::to_string(bytes) + " or table of " +
+                                   std::to_string(table_bytes) + " bytes is too large");
   }
 
   // A duplicate with MPI_ERRORS_RETURN, so a failure comes back as a Status instead of
@@ -94,6 +95,12 @@ StatusOr<std::unique_ptr<MpiRmaWindow>> MpiRmaWindow::Create(MPI_Comm comm, void
   if (st.ok() && table != nullptr) {
     st = MakeWindow(dup, table, table_bytes, rank_of_node, &window->table_win_,
                     &window->table_size_);
+    // A one-sided check of an entry must see the owner's plain stores to it; in the separate
+    // model it might read a stale public copy. Then no table is offered: pulls ask the raylet.
+    int* model = nullptr;
+    int found = 0;
+    if (st.ok()) MPI_Win_get_attr(window->table_win_, MPI_WIN_MODEL, &model, &found);
+    if (st.ok() && (!found || *model != MPI_WIN_UNIFIED)) window->table_size_.clear();
   }
   MPI_Comm_free(&dup);
   if (!st.ok()) return st;  // the destructor frees a window already made (collective too)
@@ -142,15 +149,20 @@ StatusOr<RmaReader::Handle> MpiRmaWindow::StartRead(int node, uint64_t offset, s
   return Read(win_, window_size_, node, offset, bytes, dest);
 }
 
-StatusOr<RmaReader::Handle> MpiRmaWindow::StartStampRead(int node, uint64_t table_slot,
-                                                         uint64_t* dest) {
-  if (table_win_ == MPI_WIN_NULL) return RmaReader::StartStampRead(node, table_slot, dest);
+StatusOr<uint64_t> MpiRmaWindow::TableSize(int node) const {
+  auto it = table_size_.find(node);
+  if (it == table_size_.end()) return RmaReader::TableSize(node);
+  return it->second;
+}
+
+StatusOr<RmaReader::Handle> MpiRmaWindow::StartEntryRead(int node, uint64_t table_slot,
+                                                         void* dest) {
+  if (table_win_ == MPI_WIN_NULL) return Status::Unavailable("the object window is closed");
   if (table_slot > UINT64_MAX / ObjectStore::kEntryBytes) {
     return Status::InvalidArgument("table slot " + std::to_string(table_slot) + " is impossible");
   }
-  return Read(table_win_, table_size_, node,
-              table_slot * ObjectStore::kEntryBytes + ObjectStore::kStampOffset, sizeof(*dest),
-              dest);
+  return Read(table_win_, table_size_, node, table_slot * ObjectStore::kEntryBytes,
+              ObjectStore::kEntryBytes, dest);
 }
 
 StatusOr<RmaReader::Handle> MpiRmaWindow::Read(MPI_Win win,

@@ -40,13 +40,16 @@ class RmaReader {
   virtual StatusOr<bool> Poll(Handle handle) = 0;
   // Reads started and not yet polled to the end.
   virtual size_t reads_in_flight() const = 0;
-  // One-sided pulls: starts reading the 8-byte stamp of slot `table_slot` of `node`'s object
-  // table (ObjectStore::kStampOffset) into `dest`, polled like any read. Unavailable from a
-  // reader without table windows (the pull then asks the source's raylet).
-  virtual StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) {
+  // One-sided pulls: bytes in `node`'s object-table window, NotFound without one.
+  virtual StatusOr<uint64_t> TableSize(int node) const {
+    return Status::NotFound("no object table window for node " + std::to_string(node));
+  }
+  // Starts reading entry `table_slot` of `node`'s object table (ObjectStore::kEntryBytes) into
+  // `dest`, polled like any read.
+  virtual StatusOr<Handle> StartEntryRead(int node, uint64_t table_slot, void* dest) {
     (void)table_slot;
     (void)dest;
-    return Status::Unavailable("no object table window for node " + std::to_string(node));
+    return TableSize(node).status();
   }
 };
 
@@ -81,7 +84,8 @@ class MpiRmaWindow : public RmaReader {
   // `comm` holds the raylets; `rank_of_node` maps every node id to its raylet's rank in `comm`
   // (this rank included). `arena`/`bytes` is this rank's arena (any size, 0 allowed). Window
   // sizes are exchanged here (MPI_Allgather), so WindowSize knows every node's. With `table`
-  // (every rank or none), a second window over this rank's object table serves StartStampRead.
+  // (every rank or none), a second window over this rank's object table serves StartEntryRead
+  // (when MPI says the window's memory model is unified: reads see the owner's stores).
   static StatusOr<std::unique_ptr<MpiRmaWindow>> Create(MPI_Comm comm, void* arena, size_t bytes,
                                                         const std::map<int, int>& rank_of_node,
                                                         const void* table = nullptr,
@@ -94,7 +98,8 @@ class MpiRmaWindow : public RmaReader {
   StatusOr<Handle> StartRead(int node, uint64_t offset, size_t bytes, void* dest) override;
   StatusOr<bool> Poll(Handle handle) override;
   size_t reads_in_flight() const override { return requests_.size(); }
-  StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) override;
+  StatusOr<uint64_t> TableSize(int node) const override;
+  StatusOr<Handle> StartEntryRead(int node, uint64_t table_slot, void* dest) override;
 
   // Collective: waits for this rank's reads, ends the epochs and frees the windows. Idempotent.
   Status Close();
@@ -109,7 +114,7 @@ class MpiRmaWindow : public RmaReader {
   MPI_Win table_win_ = MPI_WIN_NULL;  // the object tables, when Create was given one
   std::map<int, int> rank_of_node_;
   std::unordered_map<int, uint64_t> window_size_;  // by node
-  std::unordered_map<int, uint64_t> table_size_;   // by node
+  std::unordered_map<int, uint64_t> table_size_;   // by node; empty if not unified
   std::unordered_map<Handle, MPI_Request> requests_;
   Handle next_handle_ = 1;
 };

@@ -178,9 +178,9 @@ StatusOr<RmaReader::Handle> SameHostReader::StartRead(int node, uint64_t offset,
   return handle;
 }
 
-StatusOr<RmaReader::Handle> SameHostReader::StartStampRead(int node, uint64_t table_slot,
-                                                           uint64_t* dest) {
-  return Forward(fallback_->StartStampRead(node, table_slot, dest));
+StatusOr<RmaReader::Handle> SameHostReader::StartEntryRead(int node, uint64_t table_slot,
+                                                           void* dest) {
+  return Forward(fallback_->StartEntryRead(node, table_slot, dest));
 }
 
 StatusOr<RmaReader::Handle> SameHostReader::Forward(StatusOr<Handle> inner) {

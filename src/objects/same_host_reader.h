@@ -80,7 +80,8 @@ class SameHostReader : public RmaReader, public SourcePins {
   StatusOr<bool> Poll(Handle handle) override;
   size_t reads_in_flight() const override;
   // Always through the fallback (the mapping holds the arena only).
-  StatusOr<Handle> StartStampRead(int node, uint64_t table_slot, uint64_t* dest) override;
+  StatusOr<uint64_t> TableSize(int node) const override { return fallback_->TableSize(node); }
+  StatusOr<Handle> StartEntryRead(int node, uint64_t table_slot, void* dest) override;
 
   // SourcePins, for mapped nodes (their store attached on the first call, if it is still the
   // file described at AddPeer). The pin never waits for the source store's lock; its release

@@ -205,7 +205,10 @@ void CoreWorker::ResolveArg(rpc::TaskArg& arg, const rpc::ObjectValue& value) co
   arg.set_in_store(true);
   arg.set_node(value.node());
   arg.set_size(value.size());
-  if (value.has_offset()) arg.set_offset(value.offset());  // where it is on `node`
+  arg.clear_offset();  // hints are only ever those of `node`'s store
+  arg.clear_table_slot();
+  arg.clear_serial();
+  if (value.has_offset()) arg.set_offset(value.offset());
   if (value.has_serial()) {
     arg.set_table_slot(value.table_slot());
     arg.set_serial(value.serial());
@@ -528,6 +531,9 @@ Status CoreWorker::PinStoredArgs(const rpc::TaskSpec& spec,
     entry.value.set_in_store(true);
     entry.value.set_node(arg.node());
     entry.value.set_size(arg.size());
+    entry.value.clear_offset();
+    entry.value.clear_table_slot();
+    entry.value.clear_serial();
     if (arg.has_offset()) entry.value.set_offset(arg.offset());
     if (arg.has_serial()) {
       entry.value.set_table_slot(arg.table_slot());

@@ -1,7 +1,9 @@
 // Two raylets' object planes over real MPI: each rank has an ObjectStore, an MpiRmaWindow over
 // its arena and an ObjectManager; envelopes between the two travel as frames over MpiTransport.
 // Rank 1 pulls a 64 MiB object from rank 0 (two waiters, one pull) and fails to fetch a missing
-// one. The exit code is the number of failed checks over both ranks.
+// one; then reads an object's table entry through the table window (one-sided pulls' check)
+// while the object is sealed and after it is freed. The exit code is the number of failed
+// checks over both ranks.
 //   mpirun -n 2 rma_pull_test [object MiB]
 #include <mpi.h>
 #include <unistd.h>
@@ -173,6 +175,40 @@ void Run(int rank, size_t object_bytes, ObjectStore* store, RmaReader* reader) {
               object_bytes >> 20, seconds, object_bytes / seconds / 1e9);
 }
 
+// Rank 1 reads the table entry of an object of rank 0 while it is sealed (it holds the object)
+// and after rank 0 freed it (it no longer does).
+void CheckEntryReads(int rank, ObjectStore* store, RmaReader* reader) {
+  const ObjectId id = Id(3);
+  MutableBuffer made;
+  if (rank == 0) {
+    auto buf = store->Create(id, 1000);
+    CHECK(buf.ok());
+    if (buf.ok()) made = *buf;
+    CHECK(store->Seal(id).ok());
+  }
+  uint64_t hints[3] = {made.offset, made.table_slot, made.serial};
+  MPI_Bcast(hints, 3, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  for (bool freed : {false, true}) {
+    if (rank == 0 && freed) CHECK(store->Delete(id).ok());
+    MPI_Barrier(MPI_COMM_WORLD);  // rank 0 makes MPI calls here, as osc pt2pt needs
+    if (rank == 1) {
+      uint8_t entry[ObjectStore::kEntryBytes] = {};
+      StatusOr<RmaReader::Handle> handle = reader->StartEntryRead(0, hints[1], entry);
+      CHECK(handle.ok());
+      while (handle.ok()) {
+        StatusOr<bool> done = reader->Poll(*handle);
+        CHECK(done.ok());
+        if (!done.ok() || *done) break;
+      }
+      const bool holds =
+          ObjectStore::EntryHolds(entry, id, hints[0], 1000, static_cast<uint32_t>(hints[2]));
+      CHECK(holds == !freed);
+      CHECK(!reader->StartEntryRead(0, uint64_t{1} << 40, entry).ok());  // outside the table
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+}
+
 }  // namespace
 }  // namespace raympi
 
@@ -200,7 +236,7 @@ int main(int argc, char** argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   auto window = MpiRmaWindow::Create(MPI_COMM_WORLD, (*store)->arena(), (*store)->capacity(),
-                                     {{0, 0}, {1, 1}});
+                                     {{0, 0}, {1, 1}}, (*store)->table(), (*store)->table_bytes());
   CHECK(window.ok());
   if (!window.ok()) {
     std::fprintf(stderr, "rank %d: %s\n", rank, window.status().ToString().c_str());
@@ -209,7 +245,11 @@ int main(int argc, char** argv) {
   CHECK((*window)->WindowSize(1 - rank).ok() &&
         *(*window)->WindowSize(1 - rank) == (*store)->capacity());
 
+  CHECK((*window)->TableSize(1 - rank).ok() &&
+        *(*window)->TableSize(1 - rank) == (*store)->table_bytes());
+
   Run(rank, object_bytes, store->get(), window->get());
+  CheckEntryReads(rank, store->get(), window->get());
 
   Status closed = (*window)->Close();  // collective
   CHECK(closed.ok());

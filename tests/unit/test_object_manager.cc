@@ -1142,23 +1142,30 @@ ObjectManagerConfig OneSided() {
   return config;
 }
 
-// With the creator's hints, the puller reads the bytes, then the entry's stamp, and is done:
-// no message to the source raylet at all (issue 7: an idle source raylet cannot be woken).
+// With the creator's hints, the puller reads the bytes, then the table entry, and is done: no
+// message to the source raylet at all (issue 7: an idle source raylet cannot be woken). An
+// object of more chunks than the in-flight budget: the entry is read after the last one.
 TEST_F(ObjectManagerTest, AOneSidedPullNeedsNoMessageToTheSourceRaylet) {
   Build(32 * kMiB, 32 * kMiB, OneSided());
   ExposeTables();
   Put(1, Id(100), 3 * kMiB + 5, 1);  // so the object of interest is not at offset 0
-  const MutableBuffer made = PutAndTell(1, Id(1), 3 * kMiB, 99);
+  const MutableBuffer made = PutAndTell(1, Id(1), 6 * kMiB, 99);
   FetchWithHints(made);
-  EXPECT_EQ(reader_[0].reads_in_flight(), 3u);
+  EXPECT_EQ(reader_[0].reads_in_flight(), 4u);  // the budget
   reader_[0].CompleteAll();
-  om_[0]->Tick();  // the bytes landed: the stamp is read after them, not before
-  EXPECT_EQ(reader_[0].stamp_reads(), 1u);
+  om_[0]->Tick();  // the last 2 chunks start
+  EXPECT_EQ(reader_[0].entry_reads(), 0u);
+  reader_[0].CompleteOldest(1);
+  om_[0]->Tick();
+  EXPECT_EQ(reader_[0].entry_reads(), 0u);  // not while a byte is still in flight
+  reader_[0].CompleteAll();
+  om_[0]->Tick();  // every byte landed: now the entry
+  EXPECT_EQ(reader_[0].entry_reads(), 1u);
   EXPECT_TRUE(Fetched(kProcessSlot).empty());
   Pump();
   ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
   EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 99));
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
   EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);
   EXPECT_EQ(om_[0]->stats().pulled_one_sided, 1u);
@@ -1168,7 +1175,7 @@ TEST_F(ObjectManagerTest, AOneSidedPullNeedsNoMessageToTheSourceRaylet) {
 }
 
 // The object is spilled at the source while its bytes are read, and another object takes its
-// place: the bytes read are the other object's. The stamp no longer matches, so the puller asks
+// place: the bytes read are the other object's. The entry no longer holds it, so the puller asks
 // the source raylet, which restores it, and reads it again: never the wrong bytes.
 TEST_F(ObjectManagerTest, AOneSidedPullOfAnObjectReplacedMeanwhileAsksTheSourceRaylet) {
   Build(8 * kMiB, 8 * kMiB, OneSided());
@@ -1193,7 +1200,7 @@ TEST_F(ObjectManagerTest, AOneSidedPullOfAnObjectReplacedMeanwhileAsksTheSourceR
   ExpectNothingHeld();
 }
 
-// Freed at the source meanwhile: the stamp says so, and the source raylet's answer is the error.
+// Freed at the source meanwhile: the entry says so, and the source raylet's answer is the error.
 TEST_F(ObjectManagerTest, AOneSidedPullOfAnObjectFreedMeanwhileFailsWithTheSourcesAnswer) {
   Build(32 * kMiB, 32 * kMiB, OneSided());
   ExposeTables();
@@ -1209,16 +1216,85 @@ TEST_F(ObjectManagerTest, AOneSidedPullOfAnObjectFreedMeanwhileFailsWithTheSourc
   ExpectNothingHeld();
 }
 
-// Without the entry hints, without a table window, or turned off: the source raylet is asked.
-TEST_F(ObjectManagerTest, WithoutHintsOrTableOrTurnedOffAPullAsksTheSourceRaylet) {
+// The object is replaced after its bytes landed but before the entry is read: the entry read
+// must come after the bytes, and it sees the change.
+TEST_F(ObjectManagerTest, AnObjectReplacedBetweenItsBytesAndItsEntryIsReadAgain) {
+  Build(8 * kMiB, 8 * kMiB, OneSided());
+  ExposeTables();
+  EnableSpill();
+  const MutableBuffer made = PutAndTell(1, Id(1), 2 * kMiB, 99);
+  FetchWithHints(made);
+  reader_[0].CompleteAll();  // the object's own bytes
+  om_[0]->Tick();            // the entry read starts
+  ASSERT_EQ(reader_[0].entry_reads(), 1u);
+  ASSERT_TRUE(spill_[1]->MakeRoom(8 * kMiB).ok());
+  const MutableBuffer other = PutAndTell(1, Id(2), 2 * kMiB, 5);
+  ASSERT_EQ(other.table_slot == made.table_slot || other.offset == made.offset, true);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 99));
+  EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
+  ExpectNothingHeld();
+}
+
+// An object that only moved in the table (a neighbour's delete shifted its entry back) is
+// still where its bytes were read: the source raylet confirms it, nothing is read again.
+TEST_F(ObjectManagerTest, AnEntryThatOnlyMovedKeepsTheBytesRead) {
+  Build(32 * kMiB, 32 * kMiB, OneSided());
+  ExposeTables();
+  const MutableBuffer made = PutAndTell(1, Id(1), 2 * kMiB, 99);
+  FetchWithHints(made);
+  reader_[0].CompleteAll();
+  om_[0]->Tick();  // the entry read starts; make the slot hold something else meanwhile
+  uint8_t* entry = const_cast<uint8_t*>(store_[1]->table()) +
+                   uint64_t{made.table_slot} * ObjectStore::kEntryBytes;
+  uint8_t saved[ObjectStore::kEntryBytes];
+  std::memcpy(saved, entry, sizeof(saved));
+  std::memset(entry, 0, sizeof(saved));
+  reader_[0].CompleteAll();
+  std::memcpy(entry, saved, sizeof(saved));
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 99));
+  EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
+  EXPECT_EQ(reader_[0].started().size(), 2u);  // its 2 chunks, read once
+  EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
+  ExpectNothingHeld();
+}
+
+// A failed read of the entry is not the end: the source raylet is asked.
+TEST_F(ObjectManagerTest, AFailedEntryReadAsksTheSourceRaylet) {
+  Build(32 * kMiB, 32 * kMiB, OneSided());
+  ExposeTables();
+  const MutableBuffer made = PutAndTell(1, Id(1), kMiB, 8);
+  FetchWithHints(made);
+  reader_[0].CompleteAll();
+  om_[0]->Tick();
+  ASSERT_EQ(reader_[0].entry_reads(), 1u);
+  reader_[0].FailOldest(1, Status::IoError("injected"));
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 8));
+  EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
+  ExpectNothingHeld();
+}
+
+// Without the entry hints, with a slot outside the table, or turned off: the source raylet is
+// asked, and the bytes are read once.
+TEST_F(ObjectManagerTest, WithoutHintsInRangeOrTurnedOffAPullAsksTheSourceRaylet) {
   for (int variant = 0; variant < 3; ++variant) {
     SCOPED_TRACE("variant " + std::to_string(variant));
     ObjectManagerConfig config = OneSided();
     config.one_sided_pulls = variant != 2;
     Build(32 * kMiB, 32 * kMiB, config);
-    if (variant != 1) ExposeTables();
+    ExposeTables();
     MutableBuffer made = PutAndTell(1, Id(1), kMiB, 4);
-    if (variant == 0) made.serial = 0;  // an older creator: no entry hints
+    if (variant == 0) made.serial = 0;             // an older creator: no entry hints
+    if (variant == 1) made.table_slot = 1u << 30;  // out of the table (the window's check)
     raylet_messages_.clear();
     FetchWithHints(made);
     Pump();
@@ -1227,6 +1303,8 @@ TEST_F(ObjectManagerTest, WithoutHintsOrTableOrTurnedOffAPullAsksTheSourceRaylet
     EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 4));
     EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
     EXPECT_EQ(om_[0]->stats().pulled_one_sided, 0u);
+    EXPECT_EQ(om_[0]->stats().one_sided_misses, 0u);
+    EXPECT_EQ(reader_[0].entry_reads(), 0u);
     ExpectNothingHeld();
     for (auto& m : om_) m.reset();
     for (auto& st : store_) st.reset();

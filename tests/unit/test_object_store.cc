@@ -189,32 +189,43 @@ TEST_F(ObjectStoreTest, AnOwnersConsecutiveObjectsShareATablePage) {
   }
 }
 
-// One-sided pulls: the stamp in a creation's table slot names it while it is sealed there, and
-// no longer once it is freed or made again (a new serial).
-TEST_F(ObjectStoreTest, AStampNamesASealedCreationUntilItIsGone) {
+// One-sided pulls: a creation's table entry says it holds that object, sealed, there, and no
+// longer once it is freed or made again (a new serial).
+TEST_F(ObjectStoreTest, AnEntryHoldsASealedCreationUntilItIsGone) {
   auto store = MustCreate(1 << 20, 64);
-  auto stamp = [&](uint32_t slot) {
-    uint64_t word;
-    std::memcpy(&word, store->table() + slot * ObjectStore::kEntryBytes + ObjectStore::kStampOffset,
-                sizeof(word));
-    return word;
+  auto holds = [&](const MutableBuffer& b) {
+    return ObjectStore::EntryHolds(store->table() + b.table_slot * ObjectStore::kEntryBytes, b.id,
+                                   b.offset, b.size, b.serial);
   };
+  ASSERT_TRUE(store->Create(Id(7), 64).ok());  // so the object of interest is not at offset 0
   auto made = store->Create(Id(1), 100);
   ASSERT_TRUE(made.ok());
   EXPECT_NE(made->serial, 0u);
   EXPECT_EQ(made->table_slot, *store->TableSlotForTesting(Id(1)));
   EXPECT_LT(uint64_t{made->table_slot} * ObjectStore::kEntryBytes, store->table_bytes());
-  EXPECT_NE(stamp(made->table_slot), ObjectStore::SealedStamp(made->serial));  // not sealed yet
+  EXPECT_FALSE(holds(*made));  // not sealed yet
   ASSERT_TRUE(store->Seal(Id(1)).ok());
-  EXPECT_EQ(stamp(made->table_slot), ObjectStore::SealedStamp(made->serial));
+  EXPECT_TRUE(holds(*made));
+  MutableBuffer wrong = *made;  // every field is checked
+  wrong.serial += 1;
+  EXPECT_FALSE(holds(wrong));
+  wrong = *made;
+  wrong.offset += 64;
+  EXPECT_FALSE(holds(wrong));
+  wrong = *made;
+  wrong.size -= 1;
+  EXPECT_FALSE(holds(wrong));
+  wrong = *made;
+  wrong.id = Id(2);
+  EXPECT_FALSE(holds(wrong));
   ASSERT_TRUE(store->Delete(Id(1)).ok());
-  EXPECT_NE(stamp(made->table_slot), ObjectStore::SealedStamp(made->serial));
+  EXPECT_FALSE(holds(*made));
   auto again = store->Create(Id(1), 100);  // the same id made again (restored, say)
   ASSERT_TRUE(again.ok());
   ASSERT_TRUE(store->Seal(Id(1)).ok());
   EXPECT_NE(again->serial, made->serial);
-  EXPECT_EQ(stamp(again->table_slot), ObjectStore::SealedStamp(again->serial));
-  EXPECT_NE(stamp(again->table_slot), ObjectStore::SealedStamp(made->serial));
+  EXPECT_TRUE(holds(*again));
+  EXPECT_FALSE(holds(*made));
 }
 
 TEST_F(ObjectStoreTest, GetBeforeSealIsNotFound) {
