@@ -203,6 +203,16 @@ class ObjectManagerTest : public ::testing::Test {
     om_[0]->Handle(e);
   }
 
+  // Exactly one ObjectFetched reached the process, a success, and node 0 holds the object's
+  // bytes (`seed` as Put and PutAndTell fill them).
+  void ExpectOneGoodFetch(const ObjectId& id, size_t size, uint32_t seed) {
+    ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+    EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+    auto view = store_[0]->Get(id);
+    ASSERT_TRUE(view.ok()) << view.status().ToString();
+    EXPECT_TRUE(Matches(view->data(), size, seed));
+  }
+
   // Node 0 pulls one-sided: it reads node 1's table too (after Build with one_sided_pulls).
   void ExposeTables() { reader_[0].AddTable(1, store_[1]->table(), store_[1]->table_bytes()); }
 
@@ -1163,9 +1173,7 @@ TEST_F(ObjectManagerTest, AOneSidedPullNeedsNoMessageToTheSourceRaylet) {
   EXPECT_EQ(reader_[0].entry_reads(), 1u);
   EXPECT_TRUE(Fetched(kProcessSlot).empty());
   Pump();
-  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
-  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 6 * kMiB, 99));
+  ExpectOneGoodFetch(Id(1), 6 * kMiB, 99);
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
   EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 0);
   EXPECT_EQ(om_[0]->stats().pulled_one_sided, 1u);
@@ -1189,9 +1197,7 @@ TEST_F(ObjectManagerTest, AOneSidedPullOfAnObjectReplacedMeanwhileAsksTheSourceR
   const MutableBuffer other = PutAndTell(1, Id(2), 3 * kMiB, 5);
   ASSERT_EQ(other.offset, made.offset);  // its bytes are where the reads look
   Pump();
-  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
-  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 3 * kMiB, 99));
+  ExpectOneGoodFetch(Id(1), 3 * kMiB, 99);
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
   EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
   EXPECT_EQ(om_[0]->stats().pulled_one_sided, 0u);
@@ -1231,9 +1237,7 @@ TEST_F(ObjectManagerTest, AnObjectReplacedBetweenItsBytesAndItsEntryIsReadAgain)
   const MutableBuffer other = PutAndTell(1, Id(2), 2 * kMiB, 5);
   ASSERT_EQ(other.table_slot == made.table_slot || other.offset == made.offset, true);
   Pump();
-  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
-  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 99));
+  ExpectOneGoodFetch(Id(1), 2 * kMiB, 99);
   EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
   EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
   ExpectNothingHeld();
@@ -1256,9 +1260,7 @@ TEST_F(ObjectManagerTest, AnEntryThatOnlyMovedKeepsTheBytesRead) {
   reader_[0].CompleteAll();
   std::memcpy(entry, saved, sizeof(saved));
   Pump();
-  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
-  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), 2 * kMiB, 99));
+  ExpectOneGoodFetch(Id(1), 2 * kMiB, 99);
   EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
   EXPECT_EQ(reader_[0].started().size(), 2u);  // its 2 chunks, read once
   EXPECT_EQ(Sent(rpc::Envelope::kPullDone), 1);
@@ -1276,9 +1278,7 @@ TEST_F(ObjectManagerTest, AFailedEntryReadAsksTheSourceRaylet) {
   ASSERT_EQ(reader_[0].entry_reads(), 1u);
   reader_[0].FailOldest(1, Status::IoError("injected"));
   Pump();
-  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
-  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-  EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 8));
+  ExpectOneGoodFetch(Id(1), kMiB, 8);
   EXPECT_EQ(om_[0]->stats().one_sided_misses, 1u);
   ExpectNothingHeld();
 }
@@ -1298,9 +1298,7 @@ TEST_F(ObjectManagerTest, WithoutHintsInRangeOrTurnedOffAPullAsksTheSourceRaylet
     raylet_messages_.clear();
     FetchWithHints(made);
     Pump();
-    ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
-    EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
-    EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 4));
+    ExpectOneGoodFetch(Id(1), kMiB, 4);
     EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 1);
     EXPECT_EQ(om_[0]->stats().pulled_one_sided, 0u);
     EXPECT_EQ(om_[0]->stats().one_sided_misses, 0u);
