@@ -39,7 +39,7 @@ constexpr IntegerVariable kVariables[] = {
      "whether a pull from a node of this host copies the object out of its store itself "
      "(0: asks its raylet)"},
     {"RAYMPI_ONE_SIDED_PULLS", 0,
-     "whether a pull reads another node's store and checks the object's stamp one-sided, "
+     "whether a pull reads another node's store and the object's table entry one-sided, "
      "without its raylet (0: asks its raylet)"},
 };
 

@@ -23,6 +23,11 @@ std::string AddressText(const rpc::Address& a) {
   return "(" + std::to_string(a.node()) + ", " + std::to_string(a.slot()) + ")";
 }
 
+// Whether [offset, offset + bytes) lies inside `size`, a window's size (an error: no window).
+bool InRange(int node, StatusOr<uint64_t> size, uint64_t offset, uint64_t bytes) {
+  return size.ok() && CheckReadRange(node, *size, offset, bytes).ok();
+}
+
 std::string Seconds(std::chrono::steady_clock::duration d) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.3g s", std::chrono::duration<double>(d).count());
@@ -232,16 +237,23 @@ Status ObjectManager::TryCreate(Pull& pull) {
   // Read from where the creator put it now, without waiting a round trip for the source to
   // confirm: the object seldom moves (only a spill does that), and the reply says whether it
   // did. The range is checked like a reply's; a hint outside the window is just not used.
-  StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
-  if (pull.offset_hint && window.ok() &&
-      CheckReadRange(pull.source_node, *window, *pull.offset_hint, pull.size).ok()) {
+  if (HintReadable(pull)) {
     pull.early = true;
-    pull.remote_offset = *pull.offset_hint;
     ++stats_.early_reads;
-    read_turns_.push_back(pull.pull_id);
-    StartReads();
+    ReadAtHint(pull);
   }
   return Status::Ok();
+}
+
+bool ObjectManager::HintReadable(const Pull& pull) const {
+  return pull.offset_hint && InRange(pull.source_node, reader_->WindowSize(pull.source_node),
+                                     *pull.offset_hint, pull.size);
+}
+
+void ObjectManager::ReadAtHint(Pull& pull) {
+  pull.remote_offset = *pull.offset_hint;
+  read_turns_.push_back(pull.pull_id);
+  StartReads();
 }
 
 bool ObjectManager::CopyAtSource(Pull& pull) {
@@ -257,21 +269,14 @@ bool ObjectManager::CopyAtSource(Pull& pull) {
 }
 
 bool ObjectManager::StartOneSided(Pull& pull) {
-  if (!config_.one_sided_pulls || !pull.offset_hint || pull.serial_hint == 0) return false;
-  StatusOr<uint64_t> window = reader_->WindowSize(pull.source_node);
-  StatusOr<uint64_t> table = reader_->TableSize(pull.source_node);
-  if (!window.ok() || !table.ok() ||
-      !CheckReadRange(pull.source_node, *window, *pull.offset_hint, pull.size).ok() ||
-      !CheckReadRange(pull.source_node, *table, uint64_t{pull.slot_hint} * ObjectStore::kEntryBytes,
-                      ObjectStore::kEntryBytes)
-           .ok()) {
+  if (!config_.one_sided_pulls || pull.serial_hint == 0 || !HintReadable(pull) ||
+      !InRange(pull.source_node, reader_->TableSize(pull.source_node),
+               uint64_t{pull.slot_hint} * ObjectStore::kEntryBytes, ObjectStore::kEntryBytes)) {
     return false;
   }
   pull.one_sided = true;
   pull.state = PullState::kTransferring;
-  pull.remote_offset = *pull.offset_hint;
-  read_turns_.push_back(pull.pull_id);
-  StartReads();
+  ReadAtHint(pull);
   return true;
 }
 

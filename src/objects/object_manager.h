@@ -12,7 +12,9 @@
 // When the FetchObject carries the creator's offset, raylet A starts reading there together
 // with the PullRequest; the PullReply then only confirms (unmoved) or sends it to read again.
 // When the source's store is shared memory of this host (SourcePins), raylet A copies the object
-// out of it itself, pinned there for the copy: no message to or from raylet B at all.
+// out of it itself, pinned there for the copy: no message to or from raylet B at all. With the
+// creator's table slot and serial too (one_sided_pulls), it reads the bytes, then B's table
+// entry, and asks B only if the entry no longer holds the object.
 // A process that asks with pin_for_requester gets the object pinned for it in the reply, with
 // its offset: its Get then touches no store metadata (docs/objects.md, "Getting an object
 // from another node").
@@ -194,6 +196,10 @@ class ObjectManager {
   // Copies the whole object out of its source's store (SourcePins); false if it cannot (the
   // caller asks the source's raylet).
   bool CopyAtSource(Pull& pull);
+  // Whether the pull has an offset hint inside the source's window (else it is not used).
+  bool HintReadable(const Pull& pull) const;
+  // Starts reading the whole object from its offset hint.
+  void ReadAtHint(Pull& pull);
   // Starts reading the object one-sided from its hinted place; false if it cannot (no hints,
   // turned off, no table window, or a hint out of range): the caller asks the source's raylet.
   bool StartOneSided(Pull& pull);

@@ -36,7 +36,7 @@ struct MutableBuffer {
   uint64_t offset = 0;  // from the start of the arena (an MPI window displacement)
   // Where its entry is in the object table, and the store's number for this creation: with
   // the offset, what another node needs to read the object one-sided and then check that it
-  // was there, sealed, all along (ObjectStore::SealedStamp).
+  // was there, sealed, all along (ObjectStore::EntryHolds).
   uint32_t table_slot = 0;
   uint32_t serial = 0;
 };
