@@ -629,6 +629,14 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
     AnnounceRecoveryMode(static_cast<int>(layout.raylet_rank_of_node.size()));
     loop.SetGcsHandler([&](rpc::Envelope& e) { gcs->Handle(e); });
   }
+  if (is_raylet && same_host_reader && TuningInt("RAYMPI_READER_COPIES", 1) != 0) {
+    // The node's processes copy these nodes' objects themselves (docs/objects.md).
+    for (const auto& [node, where] : same_host_reader->MappedPeers()) {
+      rpc::SameHostStores::Store* s = config.same_host_stores.add_stores();
+      s->set_node(node);
+      s->set_location(where.Encode());
+    }
+  }
   if (is_raylet) {
     config.add_object_stats = [&](rpc::NodeSummary* summary) {
       ObjectStore::Stats stats = store->stats(0);
@@ -639,6 +647,7 @@ int RunRank(const Flags& flags, const std::string& program, WaitingProgram* wait
         summary->set_objects_pulled(objects->stats().pulls_completed);
         summary->set_objects_copied_at_source(objects->stats().copied_at_source);
         summary->set_objects_pulled_one_sided(objects->stats().pulled_one_sided);
+        summary->set_objects_copied_by_readers(stats.reader_copies);
         summary->set_bytes_pulled(objects->stats().bytes_pulled);
       }
       if (spill) {

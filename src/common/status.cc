@@ -16,6 +16,8 @@ std::string Status::ToString() const {
       return "timed out: " + message_;
     case StatusCode::kUnavailable:
       return "unavailable: " + message_;
+    case StatusCode::kAlreadyExists:
+      return "already exists: " + message_;
     case StatusCode::kInternal:
       return "internal error: " + message_;
   }

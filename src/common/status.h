@@ -15,6 +15,7 @@ enum class StatusCode {
   kIoError,
   kTimedOut,
   kUnavailable,
+  kAlreadyExists,
   kInternal
 };
 
@@ -29,6 +30,7 @@ class Status {
   static Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
   static Status TimedOut(std::string m) { return {StatusCode::kTimedOut, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -41,6 +41,9 @@ constexpr IntegerVariable kVariables[] = {
     {"RAYMPI_ONE_SIDED_PULLS", 0,
      "whether a pull reads another node's store and the object's table entry one-sided, "
      "without its raylet (0: asks its raylet)"},
+    {"RAYMPI_READER_COPIES", 0,
+     "whether a process copies another node's object of this host itself on Get "
+     "(0: asks its raylet)"},
 };
 
 // Where `text` is a whole number of at least `v.min` (and at most INT_MAX), its value.

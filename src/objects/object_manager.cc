@@ -214,6 +214,8 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   Status st = TryCreate(pull);
   if (st.code() == StatusCode::kUnavailable) {
     RAYMPI_LOG_INFO("object {}: store full, waiting for room: {}", id->Hex(), st.message());
+  } else if (st.code() == StatusCode::kAlreadyExists) {
+    // A process of this node is copying it in itself: answer once it is sealed.
   } else if (!st.ok()) {
     FailPull(pull, what + st.message());
     FinishIfDone(pull_id);
@@ -321,12 +323,19 @@ void ObjectManager::RetryWaitingForRoom() {
   }
   for (uint64_t pull_id : waiting) {
     Pull& pull = pulls_.at(pull_id);
+    if (store_->Contains(pull.id)) {  // sealed by the process that copied it in
+      FinishWithLocalCopy(pull_id);
+      continue;
+    }
     Status st = TryCreate(pull);
     if (st.ok()) {
       if (pulls_.count(pull_id) != 0) FinishIfDone(pull_id);
       continue;
     }
-    if (st.code() == StatusCode::kUnavailable && now_() < pull.room_deadline) continue;
+    if ((st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kAlreadyExists) &&
+        now_() < pull.room_deadline) {
+      continue;
+    }
     std::string error = "cannot pull object " + pull.id.Hex() + " (" + std::to_string(pull.size) +
                         " bytes) from node " + std::to_string(pull.source_node) + ": ";
     if (st.code() == StatusCode::kUnavailable) {
@@ -622,6 +631,14 @@ void ObjectManager::FinishIfDone(uint64_t pull_id) {
     return;
   }
   FinishPull(pull_id);
+}
+
+void ObjectManager::FinishWithLocalCopy(uint64_t pull_id) {
+  Pull pull = std::move(pulls_.at(pull_id));
+  pulls_.erase(pull_id);
+  pull_of_id_.erase(pull.id);
+  const std::string binary = pull.id.Binary();
+  for (const Waiter& waiter : pull.waiters) Reply(waiter, binary, "");
 }
 
 void ObjectManager::FinishPull(uint64_t pull_id) {

@@ -130,9 +130,12 @@ class ObjectManager {
     bool pin = false;  // FetchObject.pin_for_requester: the reply hands it a pin
   };
   enum class PullState {
-    kWaitingForRoom,  // the local store is full: Create is retried until the deadline
-    kAwaitingReply,   // PullRequest sent
-    kTransferring,    // reads in progress
+    // The local store is full, or a process of this node is copying the object in itself
+    // (copies by the reader): Create is retried until the deadline, and the wait ends as soon
+    // as that copy is sealed.
+    kWaitingForRoom,
+    kAwaitingReply,  // PullRequest sent
+    kTransferring,   // reads in progress
   };
   struct Pull {
     uint64_t pull_id = 0;
@@ -222,6 +225,9 @@ class ObjectManager {
   void FinishIfDone(uint64_t pull_id);
   // Seals (or aborts) the buffer, unpins at the source, answers every waiter; forgets the pull.
   void FinishPull(uint64_t pull_id);
+  // Ends a pull that found the object sealed here by a process of the node: nothing to seal or
+  // announce (that process told the owner), only the waiters to answer.
+  void FinishWithLocalCopy(uint64_t pull_id);
   void Reply(const Waiter& waiter, const std::string& object_id, const std::string& error);
   void Reject(const std::string& what);
   rpc::Envelope From() const;

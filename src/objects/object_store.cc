@@ -24,7 +24,7 @@ namespace {
 
 constexpr uint64_t kMagic = 0x314a424f49504d52ULL;  // "RMPIOBJ1" in memory order
 // 2: spill counters; 3: page-aligned table, runs per page; 4: entry serials (one-sided pulls)
-constexpr uint32_t kVersion = 4;
+constexpr uint32_t kVersion = 5;
 
 constexpr uint64_t kAlign = ObjectStore::kAlignment;
 constexpr uint64_t kPage = 4096;
@@ -158,6 +158,8 @@ struct SegmentHeader {
   // Written by the raylet's spill manager only, read by anyone: statistics, not state, so
   // relaxed atomics outside the lock are enough.
   std::atomic<uint64_t> spill[6] = {};
+  // Objects this node's processes copied in from other nodes' stores themselves (any writer).
+  std::atomic<uint64_t> reader_copies{0};
 };
 
 uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
@@ -760,7 +762,7 @@ StatusOr<MutableBuffer> ObjectStore::Create(const ObjectId& id, size_t size) {
     const char* what = e.state == kCreated ? "being written (created, not sealed)"
                        : e.delete_pending  ? "deleted, waiting for its pins to be released"
                                            : "sealed";
-    return Status::InvalidArgument(s->Prefix(id) + " already exists (" + what + ")");
+    return Status::AlreadyExists(s->Prefix(id) + " already exists (" + what + ")");
   }
   if (h->num_objects >= s->max_objects) {
     return Status::Unavailable("object store " + s->name +
@@ -920,6 +922,10 @@ void ObjectStore::PublishSpillCounters(const SpillCounters& c) {
   for (int i = 0; i < 6; ++i) out[i].store(values[i], std::memory_order_relaxed);
 }
 
+void ObjectStore::CountReaderCopy() {
+  impl_->header()->reader_copies.fetch_add(1, std::memory_order_relaxed);
+}
+
 bool ObjectStore::Contains(const ObjectId& id) {
   Impl* s = impl_.get();
   const Key key = ToKey(id);
@@ -955,6 +961,7 @@ ObjectStore::Stats ObjectStore::stats(size_t top_k) {
   out.spill.restored_bytes = spill[3].load(std::memory_order_relaxed);
   out.spill.objects_on_disk = spill[4].load(std::memory_order_relaxed);
   out.spill.bytes_on_disk = spill[5].load(std::memory_order_relaxed);
+  out.reader_copies = impl_->header()->reader_copies.load(std::memory_order_relaxed);
   if (!s->Lock().ok()) return out;
   Impl::Guard guard(s);
   const SegmentHeader* h = s->header();

@@ -123,6 +123,7 @@ class ObjectStore {
     size_t max_objects = 0;           // object table capacity
     std::vector<ObjectInfo> largest;  // the top-k objects by size, largest first
     SpillCounters spill;              // as last published by the spill manager
+    uint64_t reader_copies = 0;       // CountReaderCopy calls so far
     // A `ray memory`-like summary, several lines.
     std::string ToString() const;
   };
@@ -176,7 +177,8 @@ class ObjectStore {
                          uint32_t serial);
 
   // Allocates `size` bytes for a new object (CREATED: invisible to Get until sealed).
-  // InvalidArgument if the id exists or size exceeds the capacity; Unavailable when the
+  // AlreadyExists if the id does (in any state); InvalidArgument if size exceeds the
+  // capacity; Unavailable when the
   // store or its table is full (free, evict or spill, then retry).
   StatusOr<MutableBuffer> Create(const ObjectId& id, size_t size);
   // CREATED -> SEALED: immutable and visible to Get.
@@ -223,6 +225,9 @@ class ObjectStore {
 
   // The spill manager's counters (one writer: the raylet); stats() returns them.
   void PublishSpillCounters(const SpillCounters& counters);
+  // Counts an object that a process of this node copied in from another node's store itself
+  // (PeerStoreCopier), for the job summary: the raylet never sees those copies.
+  void CountReaderCopy();
 
   // Aborts every CREATED object made by process `pid`: the raylet calls it when a worker dies
   // (a crashed writer leaves its unsealed objects behind). Returns how many it freed.

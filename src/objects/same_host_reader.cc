@@ -6,113 +6,11 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
 
 #include "common/logging.h"
 #include "common/shm_segment.h"
 
 namespace raympi {
-
-namespace {
-
-constexpr char kRecordTag[8] = {'r', 'a', 'y', 'a', 'r', 'e', 'n', '1'};
-
-void PutU64(std::string* out, uint64_t v) { out->append(reinterpret_cast<const char*>(&v), 8); }
-
-void PutText(std::string* out, const std::string& text) {
-  const uint16_t n = static_cast<uint16_t>(text.size());
-  out->append(reinterpret_cast<const char*>(&n), 2);
-  out->append(text);
-}
-
-// Reads from `record` at `*at`; false when it would run past the end.
-bool GetU64(const std::string& record, size_t* at, uint64_t* v) {
-  if (*at + 8 > record.size()) return false;
-  std::memcpy(v, record.data() + *at, 8);
-  *at += 8;
-  return true;
-}
-
-bool GetText(const std::string& record, size_t* at, std::string* text) {
-  uint16_t n = 0;
-  if (*at + 2 > record.size()) return false;
-  std::memcpy(&n, record.data() + *at, 2);
-  *at += 2;
-  if (*at + n > record.size()) return false;
-  text->assign(record, *at, n);
-  *at += n;
-  return true;
-}
-
-std::string BootId() {
-  std::ifstream in("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  std::getline(in, id);
-  return id;
-}
-
-// Whether `fd` is the file with that device and inode (a peer's described segment); its size.
-bool IsFile(int fd, uint64_t device, uint64_t inode, uint64_t* bytes) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) return false;
-  *bytes = static_cast<uint64_t>(st.st_size);
-  return static_cast<uint64_t>(st.st_dev) == device && static_cast<uint64_t>(st.st_ino) == inode;
-}
-
-}  // namespace
-
-std::string ArenaLocation::Encode() const {
-  std::string out(kRecordTag, sizeof(kRecordTag));
-  PutU64(&out, arena_offset);
-  PutU64(&out, arena_bytes);
-  PutU64(&out, device);
-  PutU64(&out, inode);
-  PutText(&out, segment);
-  PutText(&out, boot_id);
-  // DescribeArena keeps both texts short (a valid shm name, a uuid); an empty record then
-  // decodes as "no arena" rather than overflowing the fixed size.
-  if (out.size() > kEncodedBytes) out.clear();
-  out.resize(kEncodedBytes, '\0');
-  return out;
-}
-
-StatusOr<ArenaLocation> ArenaLocation::Decode(const std::string& record) {
-  if (record.size() != kEncodedBytes ||
-      std::memcmp(record.data(), kRecordTag, sizeof(kRecordTag)) != 0) {
-    return Status::InvalidArgument("not an arena location record");
-  }
-  ArenaLocation where;
-  size_t at = sizeof(kRecordTag);
-  if (!GetU64(record, &at, &where.arena_offset) || !GetU64(record, &at, &where.arena_bytes) ||
-      !GetU64(record, &at, &where.device) || !GetU64(record, &at, &where.inode) ||
-      !GetText(record, &at, &where.segment) || !GetText(record, &at, &where.boot_id)) {
-    return Status::InvalidArgument("truncated arena location record");
-  }
-  return where;
-}
-
-StatusOr<ArenaLocation> DescribeArena(const std::string& segment, uint64_t arena_offset,
-                                      uint64_t arena_bytes) {
-  RAYMPI_RETURN_IF_ERROR(ShmSegment::ValidateName(segment, "object store"));
-  const int fd = shm_open(segment.c_str(), O_RDONLY, 0);
-  if (fd < 0) return Status::IoError("shm_open " + segment + ": " + ErrnoText(errno));
-  struct stat st {};
-  const int rc = fstat(fd, &st);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) return Status::IoError("fstat " + segment + ": " + ErrnoText(err));
-  ArenaLocation where;
-  where.segment = segment;
-  where.arena_offset = arena_offset;
-  where.arena_bytes = arena_bytes;
-  where.device = static_cast<uint64_t>(st.st_dev);
-  where.inode = static_cast<uint64_t>(st.st_ino);
-  where.boot_id = BootId();
-  if (where.boot_id.empty() || where.boot_id.size() > 64) {
-    return Status::NotFound("no kernel boot id to tell this host apart");
-  }
-  return where;
-}
 
 SameHostReader::SameHostReader(RmaReader* fallback) : fallback_(fallback) {}
 
@@ -122,7 +20,7 @@ SameHostReader::~SameHostReader() {
 
 StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, bool populate) {
   if (peers_.count(node) != 0) return Status::InvalidArgument("node already mapped");
-  if (where.boot_id.empty() || where.boot_id != BootId() ||
+  if (where.boot_id.empty() || where.boot_id != ThisBootId() ||
       !ShmSegment::ValidateName(where.segment, "object store").ok()) {
     return false;
   }
@@ -138,7 +36,7 @@ StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, boo
   const int fd = shm_open(where.segment.c_str(), O_RDONLY, 0);
   if (fd < 0) return false;  // not in this /dev/shm: another host
   uint64_t file_bytes = 0;
-  if (!IsFile(fd, where.device, where.inode, &file_bytes) ||
+  if (!IsDescribedFile(fd, where, &file_bytes) ||
       file_bytes < where.arena_offset + where.arena_bytes) {
     close(fd);
     return false;  // the same name, another file
@@ -155,9 +53,7 @@ StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, boo
   Mapping& mapping = peers_[node];
   mapping.arena = static_cast<const uint8_t*>(base);
   mapping.bytes = where.arena_bytes;
-  mapping.segment = where.segment;
-  mapping.device = where.device;
-  mapping.inode = where.inode;
+  mapping.where = where;
   return true;
 }
 
@@ -208,13 +104,14 @@ Status SameHostReader::CopyFromSource(int node, const ObjectId& id, uint8_t* des
   }
   Mapping& m = it->second;
   if (!m.store) {
-    Status usable = AttachStore(node, m);
-    if (!usable.ok()) {
+    StatusOr<std::unique_ptr<ObjectStore>> attached = AttachDescribedStore(m.where);
+    if (!attached.ok()) {
       m.attach_failed = true;  // for the job: pulls from that node ask its raylet
       RAYMPI_LOG_WARN("pulls from node {} ask its raylet: cannot attach its store {}: {}", node,
-                      m.segment, usable.ToString());
+                      m.where.segment, attached.status().ToString());
       return Status::NotFound("node " + std::to_string(node) + "'s store is not attached here");
     }
+    m.store = std::move(*attached);
   }
   StatusOr<ObjectView> pin = m.store->TryGet(id);
   if (!pin.ok()) return pin.status();
@@ -228,25 +125,10 @@ Status SameHostReader::CopyFromSource(int node, const ObjectId& id, uint8_t* des
   return Status::Ok();  // the pin goes with `pin`
 }
 
-Status SameHostReader::AttachStore(int node, Mapping& m) {
-  // The name must still be the file AddPeer checked (a name is reused only after an unlink).
-  const int fd = shm_open(m.segment.c_str(), O_RDONLY, 0);
-  if (fd < 0) return Status::NotFound("shm_open " + m.segment + ": " + ErrnoText(errno));
-  uint64_t file_bytes = 0;
-  const bool same = IsFile(fd, m.device, m.inode, &file_bytes);
-  close(fd);
-  if (!same) {
-    return Status::NotFound(m.segment + " is not the file node " + std::to_string(node) +
-                            " described");
-  }
-  // Pre-faults the store's metadata (some ms, once per node).
-  StatusOr<std::unique_ptr<ObjectStore>> store = ObjectStore::Attach(m.segment);
-  if (!store.ok()) return store.status();
-  if ((*store)->capacity() != m.bytes) {
-    return Status::InvalidArgument("its capacity is not the arena mapped at start-up");
-  }
-  m.store = std::move(*store);
-  return Status::Ok();
+std::map<int, ArenaLocation> SameHostReader::MappedPeers() const {
+  std::map<int, ArenaLocation> out;
+  for (const auto& [node, m] : peers_) out[node] = m.where;
+  return out;
 }
 
 size_t SameHostReader::reads_in_flight() const { return landed_.size() + forwarded_.size(); }

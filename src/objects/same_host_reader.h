@@ -34,30 +34,12 @@
 #include <unordered_set>
 
 #include "common/status.h"
+#include "objects/arena_location.h"
 #include "objects/object_store.h"
 #include "objects/rma_window.h"
 #include "objects/source_pins.h"
 
 namespace raympi {
-
-// Where a node's arena lies in its store segment, and which file that segment is.
-struct ArenaLocation {
-  std::string segment;        // shm_open name, "/..."
-  uint64_t arena_offset = 0;  // from the start of the segment; page-aligned
-  uint64_t arena_bytes = 0;
-  uint64_t device = 0;  // st_dev and st_ino of the segment's file
-  uint64_t inode = 0;
-  std::string boot_id;  // /proc/sys/kernel/random/boot_id: which running kernel
-
-  // A fixed-size record for MPI_Allgather (kEncodedBytes); Decode checks it.
-  static constexpr size_t kEncodedBytes = 384;
-  std::string Encode() const;
-  static StatusOr<ArenaLocation> Decode(const std::string& record);
-};
-
-// Describes this process's segment `segment` (fstat of the shm file, the boot id).
-StatusOr<ArenaLocation> DescribeArena(const std::string& segment, uint64_t arena_offset,
-                                      uint64_t arena_bytes);
 
 class SameHostReader : public RmaReader, public SourcePins {
  public:
@@ -73,6 +55,9 @@ class SameHostReader : public RmaReader, public SourcePins {
   // a segment of this host that cannot be mapped (the fallback then keeps the node too).
   StatusOr<bool> AddPeer(int node, const ArenaLocation& where, bool populate);
   bool Maps(int node) const { return peers_.count(node) != 0; }
+  // The nodes mapped here and where their stores lie: the node's processes may copy from
+  // them too (SameHostStores, PeerStoreCopier).
+  std::map<int, ArenaLocation> MappedPeers() const;
 
   StatusOr<uint64_t> WindowSize(int node) const override;
   // For a mapped node the copy is done before this returns; Poll then reports it landed.
@@ -92,14 +77,11 @@ class SameHostReader : public RmaReader, public SourcePins {
   struct Mapping {
     const uint8_t* arena = nullptr;  // the whole mapping: the arena starts the mapped range
     uint64_t bytes = 0;
-    std::string segment;
-    uint64_t device = 0, inode = 0;      // the file AddPeer checked
+    ArenaLocation where;                 // the file AddPeer checked
     std::unique_ptr<ObjectStore> store;  // attached by the first CopyFromSource
     bool attach_failed = false;          // logged once; pulls then ask the raylet
   };
 
-  // Attaches `node`'s store into `m.store` if its segment is still the file AddPeer checked.
-  Status AttachStore(int node, Mapping& m);
   // A handle of ours for a read the fallback started.
   StatusOr<Handle> Forward(StatusOr<Handle> inner);
 

@@ -83,6 +83,13 @@ void NodeManager::Handle(rpc::Envelope& envelope) {
       if (envelope.worker_ready().is_driver()) driver_ready_ = true;
       bundles_.OnWorkerReady(envelope.src().slot(), envelope.worker_ready().pid());
       pool_->OnReady(envelope.src().slot());
+      if (config_.same_host_stores.stores_size() > 0) {
+        rpc::Envelope stores;
+        *stores.mutable_src() = MakeAddress(config_.node, kRayletSlot);
+        *stores.mutable_dst() = envelope.src();
+        *stores.mutable_same_host_stores() = config_.same_host_stores;
+        send_(stores);
+      }
       GrantQueued();
       break;
     case rpc::Envelope::kWorkerDied:

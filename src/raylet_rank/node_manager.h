@@ -41,6 +41,9 @@ struct NodeManagerConfig {
   std::function<std::chrono::steady_clock::time_point()> now;  // defaults to steady_clock::now
   // Adds the object plane's figures to the node's summary at the end (optional).
   std::function<void(rpc::NodeSummary*)> add_object_stats;
+  // Sent to each process of the node once it is ready, unless empty: the stores of this host
+  // it may copy objects from itself (src/objects/peer_store_copier.h).
+  rpc::SameHostStores same_host_stores;
   // Binds and kills workers for placement groups; nullptr: the real one (Linux).
   ProcessControl* process_control = nullptr;
 };

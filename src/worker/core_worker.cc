@@ -331,6 +331,13 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
     case rpc::Envelope::kObjectFetched:
       OnObjectFetched(envelope.object_fetched());
       break;
+    case rpc::Envelope::kSameHostStores:
+      if (!config_.reader_copies) break;
+      for (const rpc::SameHostStores::Store& s : envelope.same_host_stores().stores()) {
+        StatusOr<ArenaLocation> where = ArenaLocation::Decode(s.location());
+        if (where.ok()) peer_stores_.AddPeer(s.node(), *where);
+      }
+      break;
     case rpc::Envelope::kObjectLocation: {
       const rpc::ObjectLocation& location = envelope.object_location();
       auto it = objects_.find(location.object_id());

@@ -263,6 +263,12 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
   Outbox out;
   Waiter waiter;
   std::vector<std::string> fetched;
+  struct Copy {
+    std::string id;
+    int node;
+    uint64_t size;
+  };
+  std::vector<Copy> copies;  // objects of this host's other nodes: we copy them ourselves
   for (const std::string& id : ids) {
     auto it = objects_.find(id);
     if (it == objects_.end() || !it->second.ready) continue;
@@ -277,26 +283,38 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     entry.fetch_waiters.push_back(&waiter);
     if (entry.fetching) continue;
     entry.fetching = true;
-    rpc::Envelope fetch = NewEnvelope(config_.node, kRayletSlot);
-    rpc::FetchObject* f = fetch.mutable_fetch_object();
-    f->set_object_id(id);
-    f->set_node(entry.value.node());
-    f->set_size(entry.value.size());
-    f->set_pin_for_requester(true);
-    if (entry.value.has_offset()) f->set_offset_hint(entry.value.offset());
-    if (entry.value.has_serial()) {
-      f->set_slot_hint(entry.value.table_slot());
-      f->set_serial_hint(entry.value.serial());
+    const int node = entry.value.node();
+    if (node != config_.node && entry.value.size() > 0 &&
+        entry.value.size() <= config_.reader_copy_max_bytes && peer_stores_.Knows(node)) {
+      copies.push_back(Copy{id, node, entry.value.size()});
+    } else {
+      out.push_back(FetchRequest(id, entry));
     }
-    auto parsed = ObjectId::FromBinary(id);
-    if (parsed.ok()) *f->mutable_owner() = OwnerOf(*parsed);
-    out.push_back(std::move(fetch));
   }
   if (waiter.num == 0) return Status::Ok();
   if (!out.empty()) fetch_spin_until_ = std::max(fetch_spin_until_, ExpectedFetchEnd(out));
   lock.unlock();
   SendAll(out);
+  std::vector<bool> copied(copies.size());
+  for (size_t i = 0; i < copies.size(); ++i) {
+    copied[i] = CopyFromPeer(copies[i].id, copies[i].node, copies[i].size).ok();
+  }
   lock.lock();
+  for (size_t i = 0; i < copies.size(); ++i) {
+    if (copied[i]) {
+      FinishFetch(copies[i].id, "", ObjectView());
+      continue;
+    }
+    // Not copied (spilled or freed there, being pulled here, no room): the raylet knows why.
+    auto it = objects_.find(copies[i].id);
+    if (it != objects_.end()) out.push_back(FetchRequest(copies[i].id, it->second));
+  }
+  if (!out.empty()) {
+    fetch_spin_until_ = std::max(fetch_spin_until_, ExpectedFetchEnd(out));
+    lock.unlock();
+    SendAll(out);
+    lock.lock();
+  }
   WaitFor(lock, waiter, has_deadline ? deadline : std::chrono::steady_clock::time_point::max());
   Status status = Status::Ok();
   for (const std::string& id : fetched) {
@@ -317,6 +335,51 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     }
   }
   return status;
+}
+
+rpc::Envelope CoreWorker::FetchRequest(const std::string& id, const ObjectEntry& entry) const {
+  rpc::Envelope fetch = NewEnvelope(config_.node, kRayletSlot);
+  rpc::FetchObject* f = fetch.mutable_fetch_object();
+  f->set_object_id(id);
+  f->set_node(entry.value.node());
+  f->set_size(entry.value.size());
+  f->set_pin_for_requester(true);
+  if (entry.value.has_offset()) f->set_offset_hint(entry.value.offset());
+  if (entry.value.has_serial()) {
+    f->set_slot_hint(entry.value.table_slot());
+    f->set_serial_hint(entry.value.serial());
+  }
+  auto parsed = ObjectId::FromBinary(id);
+  if (parsed.ok()) *f->mutable_owner() = OwnerOf(*parsed);
+  return fetch;
+}
+
+Status CoreWorker::CopyFromPeer(const std::string& id, int node, uint64_t size) {
+  StatusOr<ObjectId> parsed = ObjectId::FromBinary(id);
+  if (!parsed.ok()) return parsed.status();
+  // Exists already (our raylet is pulling it) or no room (the raylet spills to make some).
+  StatusOr<MutableBuffer> buffer = store_->Create(*parsed, size);
+  if (!buffer.ok()) return buffer.status();
+  Status copied = peer_stores_.CopyFromSource(node, *parsed, buffer->data, size);
+  if (copied.ok()) copied = store_->Seal(*parsed);
+  if (!copied.ok()) {
+    (void)store_->Abort(*parsed);
+    return copied;
+  }
+  store_->CountReaderCopy();
+  // The owner frees every copy it knows of; the raylet tells it of the copies it pulls.
+  if (Owns(*parsed)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(id);
+    if (it != objects_.end()) it->second.copies.insert(config_.node);
+  } else {
+    rpc::Envelope location = NewEnvelope(parsed->owner_node, parsed->owner_slot);
+    location.mutable_object_location()->set_object_id(id);
+    location.mutable_object_location()->set_node(config_.node);
+    Outbox out{location};
+    SendAll(out);
+  }
+  return Status::Ok();
 }
 
 std::chrono::steady_clock::time_point CoreWorker::ExpectedFetchEnd(const Outbox& fetches) const {
@@ -350,16 +413,20 @@ void CoreWorker::OnObjectFetched(const rpc::ObjectFetched& fetched) {
       (void)store_->Release(*parsed);
     }
   }
-  auto it = objects_.find(fetched.object_id());
+  FinishFetch(fetched.object_id(), fetched.error(), std::move(pin));
+}
+
+void CoreWorker::FinishFetch(const std::string& id, const std::string& error, ObjectView pin) {
+  auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectEntry& entry = it->second;
   entry.fetching = false;
-  if (fetched.error().empty()) {
+  if (error.empty()) {
     entry.local = true;
     entry.fetch_error.clear();
     if (pin.valid()) entry.raylet_pin = std::move(pin);
   } else {
-    entry.fetch_error = fetched.error();
+    entry.fetch_error = error;
   }
   for (Waiter* w : entry.fetch_waiters) {
     if (++w->ready == w->num) role_.Notify(*w);

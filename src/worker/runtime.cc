@@ -99,6 +99,7 @@ void Init(int& argc, char** argv) {
   config.receive_spin = micros("RAYMPI_RECEIVE_SPIN_US", config.receive_spin);
   config.receive_pause = micros("RAYMPI_RECEIVE_PAUSE_US", config.receive_pause);
   config.fetch_spin_max = micros("RAYMPI_FETCH_SPIN_MAX_US", config.fetch_spin_max);
+  config.reader_copies = TuningInt("RAYMPI_READER_COPIES", 1) != 0;
   config.receiver_grace = micros("RAYMPI_RECEIVER_GRACE_US", config.receiver_grace);
   InitLogging(bootstrap.driver
                   ? "driver"

@@ -253,11 +253,11 @@ TEST_F(ObjectStoreTest, DuplicateIdIsRejected) {
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->Create(Id(1), 64).ok());
   auto dup = store->Create(Id(1), 64);
-  EXPECT_EQ(dup.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists);
   EXPECT_TRUE(Contains(dup.status().message(), "already exists")) << dup.status().message();
   EXPECT_TRUE(Contains(dup.status().message(), Id(1).Hex()));
   ASSERT_TRUE(store->Seal(Id(1)).ok());
-  EXPECT_EQ(store->Create(Id(1), 1).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->Create(Id(1), 1).status().code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(store->stats().num_objects, 1u);
 }
 
@@ -360,7 +360,7 @@ TEST_F(ObjectStoreTest, PinnedObjectSurvivesDeleteUntilRelease) {
   EXPECT_TRUE(store->Delete(Id(1)).ok());  // already scheduled: no-op
   EXPECT_FALSE(store->Contains(Id(1)));
   EXPECT_EQ(store->Get(Id(1)).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store->Create(Id(1), 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->Create(Id(1), 10).status().code(), StatusCode::kAlreadyExists);
   EXPECT_TRUE(store->stats().largest.at(0).delete_pending);
   // Still there, intact, for those who hold it.
   EXPECT_TRUE(Matches(view->data(), view->size(), 9));
