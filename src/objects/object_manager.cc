@@ -155,7 +155,9 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
       return;
     }
     Status restored = spill_->Restore(*id);
-    if (restored.code() == StatusCode::kUnavailable) {  // no room now: wait for some
+    // No room now, or a process of this node is copying it in from another node: wait.
+    if (restored.code() == StatusCode::kUnavailable ||
+        restored.code() == StatusCode::kAlreadyExists) {
       RAYMPI_LOG_INFO("object {}: waiting for room to restore it: {}", id->Hex(),
                       restored.message());
       restores_waiting_[*id] = WaitingRestore{{waiter}, now_() + config_.store_full_wait};
@@ -342,6 +344,10 @@ void ObjectManager::RetryWaitingForRoom() {
       error += "node " + std::to_string(node_) + "'s object store (capacity " +
                std::to_string(store_->capacity()) + " bytes) stayed full for " +
                Seconds(config_.store_full_wait) + ": " + st.message();
+    } else if (st.code() == StatusCode::kAlreadyExists) {
+      error += "a process of node " + std::to_string(node_) +
+               " began copying it in itself and did not finish within " +
+               Seconds(config_.store_full_wait) + ": " + st.message();
     } else {
       error += st.message();
     }
@@ -361,9 +367,11 @@ void ObjectManager::OnFreeObjects(const rpc::Envelope& envelope) {
     if (running != pull_of_id_.end()) {
       // Its buffer may be receiving bytes: it is freed when its reads have landed.
       const uint64_t pull_id = running->second;
+      const bool ours = pulls_.at(pull_id).created;
       FailPull(pulls_.at(pull_id), "object " + id->Hex() + " was freed while it was pulled");
       FinishIfDone(pull_id);
-      continue;
+      // A pull waiting for a process's own copy has no buffer: that copy is deleted below.
+      if (ours) continue;
     }
     if (spill_) spill_->OnFreed(*id);
     Status st = store_->Delete(*id);
@@ -451,7 +459,8 @@ void ObjectManager::RetryWaitingRestores() {
         spill_->IsSpilled(id)
             ? spill_->Restore(id)
             : Status::NotFound("object " + id.Hex() + " was freed while it waited for room");
-    if (st.code() == StatusCode::kUnavailable && now_() < it->second.deadline) {
+    if ((st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kAlreadyExists) &&
+        now_() < it->second.deadline) {
       ++it;
       continue;
     }

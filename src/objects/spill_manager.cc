@@ -164,8 +164,10 @@ Status SpillManager::Restore(const ObjectId& id) {
   if (!buffer.ok()) {
     const std::string m =
         "cannot restore spilled object " + id.Hex() + ": " + buffer.status().message();
-    return buffer.status().code() == StatusCode::kUnavailable ? Status::Unavailable(m)
-                                                              : Status::Internal(m);
+    // AlreadyExists: a process of this node is copying it in from another node right now.
+    if (buffer.status().code() == StatusCode::kUnavailable) return Status::Unavailable(m);
+    if (buffer.status().code() == StatusCode::kAlreadyExists) return Status::AlreadyExists(m);
+    return Status::Internal(m);
   }
   Status read = storage_->Read(where.file, where.offset, where.size, buffer->data);
   if (!read.ok()) {

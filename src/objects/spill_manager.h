@@ -57,7 +57,8 @@ class SpillManager {
   bool IsSpilled(const ObjectId& id) const { return spilled_.count(id) != 0; }
   // Writes a spilled object back into the store (spilling others if it needs room). The
   // spilled copy stays until the object is freed, so spilling it again costs no write.
-  // NotFound if the object was never spilled (or was freed).
+  // NotFound if the object was never spilled (or was freed); AlreadyExists while a process of
+  // the node is copying it in from another node (it is there once sealed: try again).
   Status Restore(const ObjectId& id);
   // The object was freed: forget its spilled copy; remove its file if that was the last live
   // object in it. No-op for an object that is not spilled (safe to call twice).

@@ -347,9 +347,16 @@ class CoreWorker : public internal::Runtime {
   void FinishFetch(const std::string& id, const std::string& error, ObjectView pin);
   // Asks our raylet to make `id` local (ObjectFetched answers).
   rpc::Envelope FetchRequest(const std::string& id, const ObjectEntry& entry) const;
-  // Copies `id` (`size` bytes) from `node`'s store of this host into a new object of ours,
-  // without asking anyone. Takes no lock; on any error nothing is left behind: ask the raylet.
-  Status CopyFromPeer(const std::string& id, int node, uint64_t size);
+  void EndFetchWait(ObjectEntry& entry);  // wakes the fetch's waiters, nothing recorded
+  // Copies `id` (`size` bytes) from `node`'s store of this host (where `at` says, if known)
+  // into a new object of ours, sealed. Takes no lock of ours; on any error nothing is left
+  // behind: ask the raylet.
+  Status CopyFromPeer(const std::string& id, int node, uint64_t size,
+                      const std::optional<StoredAt>& at);
+  // A copy of ours made for `entry`: the owner learns of it, the entry holds a pin of it.
+  void AdoptCopy(const std::string& id, ObjectEntry& entry, Outbox& out);
+  // A copy made for a value that changed meanwhile: deleted again.
+  void DropCopy(const std::string& id);
   // Worker: makes the task's stored arguments local and pins them, in argument order.
   Status PinStoredArgs(const rpc::TaskSpec& spec, std::vector<internal::FetchedObject>* pinned,
                        std::vector<std::string>* ids);

@@ -267,6 +267,8 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     std::string id;
     int node;
     uint64_t size;
+    std::optional<StoredAt> at;
+    bool done = false;
   };
   std::vector<Copy> copies;  // objects of this host's other nodes: we copy them ourselves
   for (const std::string& id : ids) {
@@ -283,10 +285,12 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     entry.fetch_waiters.push_back(&waiter);
     if (entry.fetching) continue;
     entry.fetching = true;
-    const int node = entry.value.node();
-    if (node != config_.node && entry.value.size() > 0 &&
-        entry.value.size() <= config_.reader_copy_max_bytes && peer_stores_.Knows(node)) {
-      copies.push_back(Copy{id, node, entry.value.size()});
+    const rpc::ObjectValue& v = entry.value;
+    if (!entry.local && v.node() != config_.node && v.size() > 0 &&
+        v.size() <= config_.reader_copy_max_bytes && peer_stores_.Knows(v.node())) {
+      std::optional<StoredAt> at;
+      if (v.has_offset() && v.has_serial()) at = StoredAt{v.offset(), v.table_slot(), v.serial()};
+      copies.push_back(Copy{id, v.node(), v.size(), at});
     } else {
       out.push_back(FetchRequest(id, entry));
     }
@@ -295,19 +299,24 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
   if (!out.empty()) fetch_spin_until_ = std::max(fetch_spin_until_, ExpectedFetchEnd(out));
   lock.unlock();
   SendAll(out);
-  std::vector<bool> copied(copies.size());
-  for (size_t i = 0; i < copies.size(); ++i) {
-    copied[i] = CopyFromPeer(copies[i].id, copies[i].node, copies[i].size).ok();
-  }
+  for (Copy& copy : copies) copy.done = CopyFromPeer(copy.id, copy.node, copy.size, copy.at).ok();
   lock.lock();
-  for (size_t i = 0; i < copies.size(); ++i) {
-    if (copied[i]) {
-      FinishFetch(copies[i].id, "", ObjectView());
-      continue;
+  for (const Copy& copy : copies) {
+    auto it = objects_.find(copy.id);
+    // The value may have changed meanwhile (its node was lost: made again, or an error now).
+    const bool same = it != objects_.end() && it->second.ready && it->second.value.in_store() &&
+                      !it->second.value.is_error() && it->second.value.node() == copy.node;
+    if (copy.done && same) {
+      AdoptCopy(copy.id, it->second, out);
+    } else if (copy.done) {
+      DropCopy(copy.id);
+      if (it != objects_.end()) EndFetchWait(it->second);
+    } else if (same) {
+      // Not copied (spilled or freed there, being pulled here, no room): the raylet knows why.
+      out.push_back(FetchRequest(copy.id, it->second));
+    } else if (it != objects_.end()) {
+      EndFetchWait(it->second);
     }
-    // Not copied (spilled or freed there, being pulled here, no room): the raylet knows why.
-    auto it = objects_.find(copies[i].id);
-    if (it != objects_.end()) out.push_back(FetchRequest(copies[i].id, it->second));
   }
   if (!out.empty()) {
     fetch_spin_until_ = std::max(fetch_spin_until_, ExpectedFetchEnd(out));
@@ -324,6 +333,7 @@ Status CoreWorker::MakeLocal(const std::vector<std::string>& ids,
     auto& w = entry.fetch_waiters;
     w.erase(std::remove(w.begin(), w.end(), &waiter), w.end());
     if ((entry.local && entry.fetch_error.empty()) || !status.ok()) continue;
+    if (!entry.ready || !entry.value.in_store() || entry.value.is_error()) continue;  // changed
     if (!entry.fetch_error.empty()) {
       status = Status::NotFound(entry.fetch_error);
     } else if (stopping_) {
@@ -354,32 +364,45 @@ rpc::Envelope CoreWorker::FetchRequest(const std::string& id, const ObjectEntry&
   return fetch;
 }
 
-Status CoreWorker::CopyFromPeer(const std::string& id, int node, uint64_t size) {
+Status CoreWorker::CopyFromPeer(const std::string& id, int node, uint64_t size,
+                                const std::optional<StoredAt>& at) {
   StatusOr<ObjectId> parsed = ObjectId::FromBinary(id);
   if (!parsed.ok()) return parsed.status();
   // Exists already (our raylet is pulling it) or no room (the raylet spills to make some).
   StatusOr<MutableBuffer> buffer = store_->Create(*parsed, size);
   if (!buffer.ok()) return buffer.status();
-  Status copied = peer_stores_.CopyFromSource(node, *parsed, buffer->data, size);
+  Status copied = peer_stores_.Copy(node, *parsed, size, at, buffer->data);
   if (copied.ok()) copied = store_->Seal(*parsed);
   if (!copied.ok()) {
     (void)store_->Abort(*parsed);
     return copied;
   }
   store_->CountReaderCopy();
+  return Status::Ok();
+}
+
+void CoreWorker::AdoptCopy(const std::string& id, ObjectEntry& entry, Outbox& out) {
   // The owner frees every copy it knows of; the raylet tells it of the copies it pulls.
-  if (Owns(*parsed)) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = objects_.find(id);
-    if (it != objects_.end()) it->second.copies.insert(config_.node);
-  } else {
+  auto parsed = ObjectId::FromBinary(id);
+  if (parsed.ok() && Owns(*parsed)) {
+    entry.copies.insert(config_.node);
+  } else if (parsed.ok()) {
     rpc::Envelope location = NewEnvelope(parsed->owner_node, parsed->owner_slot);
     location.mutable_object_location()->set_object_id(id);
     location.mutable_object_location()->set_node(config_.node);
-    Outbox out{location};
-    SendAll(out);
+    out.push_back(std::move(location));
   }
-  return Status::Ok();
+  // Pinned at once, so that a spill between now and the caller's read cannot take it away.
+  StatusOr<ObjectView> pin =
+      parsed.ok() ? store_->Get(*parsed) : StatusOr<ObjectView>(parsed.status());
+  FinishFetch(id, "", pin.ok() ? std::move(*pin) : ObjectView());
+}
+
+void CoreWorker::DropCopy(const std::string& id) {
+  auto parsed = ObjectId::FromBinary(id);
+  if (!parsed.ok()) return;
+  Status deleted = store_->Delete(*parsed);
+  if (!deleted.ok()) RAYMPI_LOG_WARN("dropping a stale copy: {}", deleted.ToString());
 }
 
 std::chrono::steady_clock::time_point CoreWorker::ExpectedFetchEnd(const Outbox& fetches) const {
@@ -420,7 +443,6 @@ void CoreWorker::FinishFetch(const std::string& id, const std::string& error, Ob
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectEntry& entry = it->second;
-  entry.fetching = false;
   if (error.empty()) {
     entry.local = true;
     entry.fetch_error.clear();
@@ -428,6 +450,11 @@ void CoreWorker::FinishFetch(const std::string& id, const std::string& error, Ob
   } else {
     entry.fetch_error = error;
   }
+  EndFetchWait(entry);
+}
+
+void CoreWorker::EndFetchWait(ObjectEntry& entry) {
+  entry.fetching = false;
   for (Waiter* w : entry.fetch_waiters) {
     if (++w->ready == w->num) role_.Notify(*w);
   }

@@ -642,6 +642,97 @@ TEST_F(ObjectManagerTest, FullStorePullGoesOnWhenRoomIsMade) {
   EXPECT_TRUE(Matches(store_[0]->Get(Id(1))->data(), kMiB, 2));
 }
 
+// Copies by the reader: a process of node 0 is copying node 1's object into node 0's store
+// itself (CREATED there) when another process asks the raylet for it.
+TEST_F(ObjectManagerTest, AFetchWaitsForAProcesssOwnCopyAndEndsWithItsSeal) {
+  Build();
+  Put(1, Id(1), kMiB, 2);
+  auto copy = store_[0]->Create(Id(1), kMiB);  // the process's copy, in progress
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  Fetch(kProcessSlot, Id(1), 1, kMiB, 1, /*pin=*/true);
+  Pump();
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());  // waits; no error, no pull of its own
+  EXPECT_EQ(Sent(rpc::Envelope::kPullRequest), 0);
+  Fill(copy->data, kMiB, 2);
+  ASSERT_TRUE(store_[0]->Seal(Id(1)).ok());
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_TRUE(Fetched(kProcessSlot)[0].pinned());
+  EXPECT_EQ(Locations(), 0);  // the process that copied it tells the owner, not the raylet
+  EXPECT_EQ(om_[0]->stats().pulls_completed, 0u);
+  EXPECT_EQ(om_[0]->stats().pulls_in_flight, 0u);
+  ASSERT_TRUE(store_[0]->Release(Id(1)).ok());  // the requester's pin
+}
+
+TEST_F(ObjectManagerTest, AFetchPullsItselfWhenTheProcesssCopyIsAborted) {
+  Build();
+  Put(1, Id(1), kMiB, 2);
+  ASSERT_TRUE(store_[0]->Create(Id(1), kMiB).ok());
+  Fetch(kProcessSlot, Id(1), 1, kMiB);
+  Pump();
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  // The copy failed (or its process died and the raylet aborted what it had created).
+  ASSERT_TRUE(store_[0]->Abort(Id(1)).ok());
+  Pump();
+  ExpectOneGoodFetch(Id(1), kMiB, 2);
+  EXPECT_EQ(Locations(), 1);
+  EXPECT_EQ(om_[0]->stats().pulls_completed, 1u);
+}
+
+TEST_F(ObjectManagerTest, AFetchThatMeetsACopyNeverSealedFailsAfterTheDeadline) {
+  Build();
+  Put(1, Id(1), kMiB, 2);
+  ASSERT_TRUE(store_[0]->Create(Id(1), kMiB).ok());  // a process stopped mid-copy
+  Fetch(kProcessSlot, Id(1), 1, kMiB);
+  Pump();
+  clock_ += std::chrono::seconds(6);
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "did not finish within 5 s"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_EQ(om_[0]->stats().pulls_in_flight, 0u);
+  ASSERT_TRUE(store_[0]->Abort(Id(1)).ok());  // still the stopped process's
+}
+
+TEST_F(ObjectManagerTest, AFreeWhileWaitingForAProcesssCopyDeletesThatCopy) {
+  Build();
+  Put(1, Id(1), kMiB, 2);
+  auto copy = store_[0]->Create(Id(1), kMiB);
+  ASSERT_TRUE(copy.ok());
+  Fetch(kProcessSlot, Id(1), 1, kMiB);
+  Pump();
+  ASSERT_TRUE(store_[0]->Seal(Id(1)).ok());  // sealed, but the raylet has not looked yet
+  Free(0, {Id(1).Binary()});
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_TRUE(Has(Fetched(kProcessSlot)[0].error(), "was freed"))
+      << Fetched(kProcessSlot)[0].error();
+  EXPECT_FALSE(store_[0]->Contains(Id(1)));
+  EXPECT_EQ(store_[0]->stats().num_objects, 0u);
+}
+
+TEST_F(ObjectManagerTest, ARestoreThatMeetsAProcesssCopyWaitsForItsSeal) {
+  Build(8 * kMiB);
+  EnableSpill();
+  Put(0, Id(1), 4 * kMiB, 1);
+  Put(0, Id(2), 4 * kMiB, 2);
+  ASSERT_TRUE(MakeRoom(4 * kMiB).room_made());
+  ASSERT_TRUE(spill_[0]->IsSpilled(Id(1)));
+  // A process that did not know of the spilled copy is copying it in from node 1.
+  auto copy = store_[0]->Create(Id(1), 4 * kMiB);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  Fetch(kProcessSlot, Id(1), 0, 4 * kMiB);
+  Pump();
+  EXPECT_TRUE(Fetched(kProcessSlot).empty());
+  Fill(copy->data, 4 * kMiB, 1);
+  ASSERT_TRUE(store_[0]->Seal(Id(1)).ok());
+  Pump();
+  ASSERT_EQ(Fetched(kProcessSlot).size(), 1u);
+  EXPECT_EQ(Fetched(kProcessSlot)[0].error(), "");
+  EXPECT_EQ(spill_[0]->stats().counters.restored_objects, 0u);
+}
+
 TEST_F(ObjectManagerTest, ObjectLargerThanTheStoreFailsAtOnce) {
   Build(2 * kMiB);
   Put(1, Id(1), 3 * kMiB, 2);
