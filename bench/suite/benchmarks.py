@@ -78,7 +78,7 @@ BENCHMARKS = [
           needs=["bench/baseline/hdf5_bench"], timeout_s=300),
     # raympi.
     Bench("raympi.1node", "raympi",
-          lambda ctx: task_bench(ctx, 1, "raympi.1node", "sync,async,clients,array"),
+          lambda ctx: task_bench(ctx, 1, "raympi.1node", "sync,async,clients,map,array"),
           needs=RAYMPI_NEEDS),
     Bench("raympi.2vnodes", "raympi",
           lambda ctx: task_bench(ctx, 2, "raympi.2vnodes", "sync,async,array", "--array-node",

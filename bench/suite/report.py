@@ -39,6 +39,9 @@ COMPARISONS = [
     Compare(r"raympi\.1node\.async\.tasks_per_s_median", "mpi4py.async_map.tasks_per_s_median"),
     Compare(r"raympi\.1node\.async\.tasks_per_s_median",
             "mpi4py.async_map_chunked.tasks_per_s_median"),
+    # The same calls as a chunked map on both sides (raympi Task(...).Map, mpi4py chunksize).
+    Compare(r"raympi\.1node\.async_map_chunked\.tasks_per_s_median",
+            "mpi4py.async_map_chunked.tasks_per_s_median", ">= 1x mpi4py", lambda v, r: r >= 1),
     Compare(r"raympi\.1node\.async_clients\d+\.tasks_per_s_median",
             "mpi4py.async.tasks_per_s_median", ">= 1x mpi4py", lambda v, r: r >= 1),
     Compare(r"raympi\.1node\.async\.tasks_per_s_median", "dask.async.tasks_per_s_median"),

@@ -13,6 +13,8 @@
 //          RAYMPI_PIPELINE_DEPTH (the row name says the depth when it is not 1).
 //   clients  the async scenario from C driver threads at once (default: one per CPU of the
 //          job), N tasks in all: what the runtime sustains when the submitter is not the limit.
+//   map    the async scenario's N no-op calls through Task(Noop).Map in 64 chunks (N / 64 calls
+//          per task): what mpi4py's map(chunksize=...) does; tasks/s counts calls.
 //   array  Put a std::vector<double> of --array-mib MiB, pass it to a task that returns it,
 //          Get the result: round-trip ms and GB/s (2 x size / time: the value crosses twice).
 //          --array-node N pins the task to node N, so the value crosses between nodes.
@@ -62,7 +64,7 @@ constexpr double kRayAsyncTasksPerSecond = 8000;
 struct Options {
   std::string label = "raympi";
   std::string json_path;
-  std::string only = "all";  // comma list of sync, async, clients, array; or all
+  std::string only = "all";    // comma list of sync, async, clients, map, array; or all
   double mpi_half_rtt_us = 0;  // 0: no MPI baseline given
   int warmup = 500;
   int sync_tasks = 2000;
@@ -74,7 +76,7 @@ struct Options {
   int clients = 0;      // threads of the clients scenario; 0: one per CPU of the job
   int array_mib = 64;
   int array_runs = 5;
-  int array_node = -1;  // >= 0: the echo task runs on this node (an object crossing nodes)
+  int array_node = -1;         // >= 0: the echo task runs on this node (an object crossing nodes)
   double launch_epoch_us = 0;  // > 0: time the first task from this moment (start-up)
 
   bool Runs(const std::string& scenario) const {
@@ -91,7 +93,10 @@ struct Options {
     std::stringstream list(only);
     std::string item;
     while (std::getline(list, item, ',')) {
-      if (item != "sync" && item != "async" && item != "clients" && item != "array") return false;
+      if (item != "sync" && item != "async" && item != "clients" && item != "map" &&
+          item != "array") {
+        return false;
+      }
     }
     return true;
   }
@@ -100,7 +105,7 @@ struct Options {
 void Usage() {
   std::fprintf(stderr,
                "usage: mpirun -n K raympi [raympi flags] task_bench [--label NAME] [--json PATH]\n"
-               "  [--only all|sync,async,clients,array] [--mpi-half-rtt-us X] [--warmup N]\n"
+               "  [--only all|sync,async,clients,map,array] [--mpi-half-rtt-us X] [--warmup N]\n"
                "  [--sync-tasks N] [--sync-runs N] [--async-tasks N] [--async-runs N]\n"
                "  [--spread 0|1] [--task-us N] [--clients N] [--array-mib N] [--array-runs N]\n"
                "  [--array-node N] [--launch-epoch-us T]\n");
@@ -210,8 +215,7 @@ std::vector<double> RunAsync(const Options& o, std::vector<double>* submit_us) {
     std::vector<raympi::ObjectRef<int>> refs;
     refs.reserve(static_cast<size_t>(n));
     auto start = Clock::now();
-    raympi::SchedulingStrategy strategy =
-        o.spread ? raympi::Spread() : raympi::DefaultStrategy();
+    raympi::SchedulingStrategy strategy = o.spread ? raympi::Spread() : raympi::DefaultStrategy();
     for (int i = 0; i < n; ++i) {
       refs.push_back(o.task_us > 0
                          ? raympi::Task(Spin).SetSchedulingStrategy(strategy).Remote(i, o.task_us)
@@ -237,6 +241,34 @@ std::vector<double> RunAsync(const Options& o, std::vector<double>* submit_us) {
     submit_us->push_back(submit);
   }
   return tasks_per_s;
+}
+
+// The async scenario's calls as a chunked map: 64 tasks of N / 64 calls each. Returns per-run
+// calls/s.
+std::vector<double> RunMap(const Options& o) {
+  auto round = [&](int n) {
+    std::vector<int> inputs(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) inputs[static_cast<size_t>(i)] = i;
+    auto start = Clock::now();
+    auto parts = raympi::Task(Noop).Map(inputs, static_cast<size_t>(std::max(1, n / 64)));
+    auto values = raympi::Get(parts);
+    auto end = Clock::now();
+    int next = 0;
+    for (const auto& part : values) {
+      for (int v : *part) {
+        if (v != next++) {
+          Check(false, "map returned the wrong value");
+          return 0.0;
+        }
+      }
+    }
+    Check(next == n, "map returned too few values");
+    return n / Seconds(end - start);
+  };
+  round(std::max(64, std::min(o.warmup * 2, o.async_tasks)));
+  std::vector<double> calls_per_s;
+  for (int run = 0; run < o.async_runs; ++run) calls_per_s.push_back(round(o.async_tasks));
+  return calls_per_s;
 }
 
 // The async scenario from `clients` threads at once, `n` tasks in all. Returns tasks/s.
@@ -289,8 +321,8 @@ std::vector<double> RunArray(const Options& o) {
   for (int run = 0; run <= o.array_runs; ++run) {
     auto start = Clock::now();
     auto ref = raympi::Put(data);
-    auto strategy = o.array_node >= 0 ? raympi::NodeAffinity(o.array_node)
-                                      : raympi::DefaultStrategy();
+    auto strategy =
+        o.array_node >= 0 ? raympi::NodeAffinity(o.array_node) : raympi::DefaultStrategy();
     auto back = raympi::Get(raympi::Task(Echo).SetSchedulingStrategy(strategy).Remote(ref));
     double s = Seconds(Clock::now() - start);
     Check(back->size() == count && (*back)[count - 1] == data[count - 1] && (*back)[1] == 1.0,
@@ -368,6 +400,12 @@ int main(int argc, char** argv) {
     rows.push_back({o.label + ".async_clients" + std::to_string(clients) + ".tasks_per_s_median",
                     Median(clients_runs), "tasks/s", kRayAsyncTasksPerSecond});
   }
+  std::vector<double> map_runs;
+  if (o.Runs("map")) {
+    map_runs = RunMap(o);
+    rows.push_back({o.label + ".async_map_chunked.tasks_per_s_median", Median(map_runs), "tasks/s",
+                    kRayAsyncTasksPerSecond});
+  }
   if (o.Runs("array")) {
     array_seconds = RunArray(o);
     const double s = Median(array_seconds);
@@ -395,8 +433,9 @@ int main(int argc, char** argv) {
                   "-");
     }
   }
-  std::printf("(sync baseline: MPI 8 B round trip = 2 x half; tasks/s baselines: Ray's published "
-              "single-client figures; ratio = value / baseline)\n");
+  std::printf(
+      "(sync baseline: MPI 8 B round trip = 2 x half; tasks/s baselines: Ray's published "
+      "single-client figures; ratio = value / baseline)\n");
   std::fflush(stdout);
 
   if (!o.json_path.empty()) {
@@ -404,23 +443,23 @@ int main(int argc, char** argv) {
     char host[256] = {0};
     gethostname(host, sizeof(host) - 1);
     json << "{\n  \"benchmark\": \"task_bench\",\n  \"label\": \"" << o.label
-         << "\",\n  \"host\": \"" << host << "\",\n  \"online_cpus\": "
-         << sysconf(_SC_NPROCESSORS_ONLN) << ",\n  \"pipeline_depth\": " << depth
-         << ",\n  \"rows\": [\n";
+         << "\",\n  \"host\": \"" << host
+         << "\",\n  \"online_cpus\": " << sysconf(_SC_NPROCESSORS_ONLN)
+         << ",\n  \"pipeline_depth\": " << depth << ",\n  \"rows\": [\n";
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       json << "    {\"name\": \"" << r.name << "\", \"value\": " << Number(r.value)
-           << ", \"unit\": \"" << r.unit << "\", \"baseline\": "
-           << (r.baseline > 0 ? Number(r.baseline) : "null") << ", \"ratio\": "
-           << (r.baseline > 0 ? Number(r.value / r.baseline) : "null") << "}"
+           << ", \"unit\": \"" << r.unit
+           << "\", \"baseline\": " << (r.baseline > 0 ? Number(r.baseline) : "null")
+           << ", \"ratio\": " << (r.baseline > 0 ? Number(r.value / r.baseline) : "null") << "}"
            << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     json << "  ],\n  \"samples\": {\n    \"sync_us_per_task_runs\": " << JsonArray(sync_runs)
          << ",\n    \"async_tasks_per_s_runs\": " << JsonArray(async_runs)
          << ",\n    \"async_submit_us_per_task_runs\": " << JsonArray(async_submit)
          << ",\n    \"clients_tasks_per_s_runs\": " << JsonArray(clients_runs)
-         << ",\n    \"array_round_trip_s_runs\": " << JsonArray(array_seconds)
-         << "\n  }\n}\n";
+         << ",\n    \"map_tasks_per_s_runs\": " << JsonArray(map_runs)
+         << ",\n    \"array_round_trip_s_runs\": " << JsonArray(array_seconds) << "\n  }\n}\n";
     if (!json) {
       std::fprintf(stderr, "task_bench: cannot write %s\n", o.json_path.c_str());
       ++g_errors;

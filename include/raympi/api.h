@@ -1,10 +1,12 @@
 // The user API: Init, Task(...).Remote, Put, Get, Wait, Shutdown.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -150,7 +152,75 @@ class TaskCaller {
         internal::AdoptRef{});
   }
 
+  /// Calls the function once per element of `inputs`, packing `chunk_size` calls into each
+  /// task, as mpi4py's map(chunksize=...) and Ray's Pool.map(chunksize=...) do: one message, one
+  /// scheduling decision and one result object per chunk instead of per call. For a function of
+  /// several parameters each element is a std::tuple of its arguments (ObjectRefs allowed, as in
+  /// Remote). Returns one ObjectRef per chunk, holding that chunk's results in input order; the
+  /// map is their concatenation. A call that throws fails its chunk (TaskError at Get), and the
+  /// options (resources, retries, placement) apply to each chunk as to one task.
+  /// @code
+  ///   auto parts = raympi::Task(Square).Map(std::vector<int>{1, 2, 3, 4, 5}, 2);  // 3 tasks
+  ///   std::vector<int> squares;
+  ///   for (const auto& part : raympi::Get(parts)) squares.insert(squares.end(), part->begin(),
+  ///                                                            part->end());
+  /// @endcode
+  template <typename Input>
+  std::vector<ObjectRef<std::vector<Return>>> Map(const std::vector<Input>& inputs,
+                                                  size_t chunk_size) {
+    static_assert(!std::is_void_v<Return>,
+                  "raympi::Task(...).Map needs a function that returns a value");
+    static_assert(Traits::kArity >= 1, "raympi::Task(...).Map needs a function with parameters");
+    if (chunk_size == 0) {
+      throw Error("raympi::Task(...).Map: chunk_size must be at least 1 (calls per task)");
+    }
+    const internal::FunctionInfo* info = internal::FunctionRegistry::Instance().FindByPointer(fn_);
+    if (info == nullptr) {
+      throw Error(
+          "raympi::Task: this function is not registered as a remote function; add "
+          "RAYMPI_REMOTE(<function>) at namespace scope in the program");
+    }
+    std::vector<ObjectRef<std::vector<Return>>> out;
+    out.reserve((inputs.size() + chunk_size - 1) / chunk_size);
+    for (size_t begin = 0; begin < inputs.size(); begin += chunk_size) {
+      const size_t end = std::min(inputs.size(), begin + chunk_size);
+      std::vector<internal::TaskArg> task_args;
+      task_args.reserve((end - begin) * Traits::kArity);
+      for (size_t i = begin; i < end; ++i) AddCallArgs(task_args, inputs[i]);
+      internal::TaskOptions options = options_;
+      options.calls = static_cast<int>(end - begin);
+      out.emplace_back(
+          internal::CurrentRuntime().Submit(info->name, std::move(task_args),
+                                            internal::TypeName<std::vector<Return>>(), options),
+          internal::AdoptRef{});
+    }
+    return out;
+  }
+
  private:
+  template <typename T>
+  struct IsTuple : std::false_type {};
+  template <typename... Ts>
+  struct IsTuple<std::tuple<Ts...>> : std::true_type {};
+
+  template <typename Input>
+  void AddCallArgs(std::vector<internal::TaskArg>& out, const Input& input) {
+    if constexpr (Traits::kArity == 1) {
+      out.push_back(internal::MakeTaskArg<typename Traits::template Arg<0>>(input));
+    } else {
+      static_assert(IsTuple<Input>::value && std::tuple_size_v<Input> == Traits::kArity,
+                    "Map of a function of several parameters takes a std::tuple of its "
+                    "arguments per call");
+      AddTupleArgs(out, input, std::make_index_sequence<Traits::kArity>{});
+    }
+  }
+  template <typename Tuple, size_t... I>
+  void AddTupleArgs(std::vector<internal::TaskArg>& out, const Tuple& input,
+                    std::index_sequence<I...>) {
+    (out.push_back(internal::MakeTaskArg<typename Traits::template Arg<I>>(std::get<I>(input))),
+     ...);
+  }
+
   template <size_t... I, typename... Args>
   void MakeArgs(std::vector<internal::TaskArg>& out, std::index_sequence<I...>, Args&&... args) {
     (out.push_back(

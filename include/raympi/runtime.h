@@ -106,6 +106,9 @@ struct TaskOptions {
   bool retry_exceptions = false;
   std::string placement_group_id;  // empty: none (raympi/placement_group.h)
   int bundle_index = -1;           // -1: any bundle of the group
+  // A chunk of a map: the function runs `calls` times on consecutive slices of the arguments,
+  // and the task returns the std::vector of the results (TaskCaller::Map). 0: one plain call.
+  int calls = 0;
 };
 
 // A placement group as created (raympi/placement_group.h).

@@ -510,6 +510,7 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
     }
     spec.set_max_retries(options.max_retries);
     spec.set_retry_exceptions(options.retry_exceptions);
+    if (options.calls > 0) spec.set_calls(static_cast<uint32_t>(options.calls));
     *spec.mutable_owner() = MakeAddress(config_.node, config_.slot);
     rpc::SchedulingStrategy* strategy = spec.mutable_strategy();
     switch (options.strategy.kind) {
@@ -1037,9 +1038,13 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
          "' is not registered in this program; add RAYMPI_REMOTE(" + spec.function() + ")");
   } else if (spec.actor_id().empty() && !info->invoker) {
     fail("'" + spec.function() + "' is an actor factory or method: use raympi::Actor(...)");
-  } else if (info->arity != static_cast<size_t>(spec.args_size())) {
+  } else if (info->arity * std::max<size_t>(spec.calls(), 1) !=
+             static_cast<size_t>(spec.args_size())) {
     fail("takes " + std::to_string(info->arity) + " arguments, the task passed " +
-         std::to_string(spec.args_size()));
+         std::to_string(spec.args_size()) +
+         (spec.calls() > 0 ? " for " + std::to_string(spec.calls()) + " calls" : ""));
+  } else if (spec.calls() > 0 && !spec.actor_id().empty()) {
+    fail("a map runs free functions, not actor methods");
   } else {
     std::vector<std::string_view> args;
     size_t next_stored = 0;
@@ -1047,8 +1052,9 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
       args.emplace_back(a.in_store() ? stored[next_stored++].data : std::string_view(a.value()));
     }
     try {
-      std::string data =
-          spec.actor_id().empty() ? info->invoker(args) : RunActorTask(spec, *info, args);
+      std::string data = spec.calls() > 0          ? RunCalls(spec, *info, args)
+                         : spec.actor_id().empty() ? info->invoker(args)
+                                                   : RunActorTask(spec, *info, args);
       if (data.size() > config_.max_inline_bytes) {
         auto value = StoreValue(
             spec.return_id(), data.size(),
@@ -1097,6 +1103,21 @@ void CoreWorker::ReportDriverExit(int exit_code) {
   e.mutable_driver_exit()->set_exit_code(exit_code);
   Outbox out{e};
   SendAll(out);
+}
+
+std::string CoreWorker::RunCalls(const rpc::TaskSpec& spec, const internal::FunctionInfo& info,
+                                 const std::vector<std::string_view>& args) {
+  // The encoding of std::vector<R>: an 8-byte count, then each element as R encodes alone
+  // (raympi/serialization.h; tests/unit/test_serialization.cc checks the equivalence).
+  const uint64_t calls = spec.calls();
+  std::string out(reinterpret_cast<const char*>(&calls), sizeof(calls));
+  std::vector<std::string_view> one(info.arity);
+  for (uint64_t i = 0; i < calls; ++i) {
+    std::copy(args.begin() + static_cast<std::ptrdiff_t>(i * info.arity),
+              args.begin() + static_cast<std::ptrdiff_t>((i + 1) * info.arity), one.begin());
+    out += info.invoker(one);
+  }
+  return out;
 }
 
 }  // namespace raympi

@@ -320,6 +320,10 @@ class CoreWorker : public internal::Runtime {
   void OnDestroyActor(const rpc::DestroyActor& destroy, Outbox& out);  // requires mu_
   // Runs a creation task (keeps the instance) or a method; takes mu_ briefly. Throws what the
   // user code throws, ActorDiedError when the instance is gone.
+  // A chunk of a map (TaskSpec.calls): the function on each slice of `args`; the encoded
+  // std::vector of the results.
+  static std::string RunCalls(const rpc::TaskSpec& spec, const internal::FunctionInfo& info,
+                              const std::vector<std::string_view>& args);
   std::string RunActorTask(const rpc::TaskSpec& spec, const internal::FunctionInfo& info,
                            const std::vector<std::string_view>& args);
   // Ends a killed actor's instance on the task thread (outside mu_).

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "check.h"
@@ -182,6 +183,48 @@ void UsesEveryNode(int nodes) {
 
 }  // namespace
 
+// Task(...).Map: chunks of calls, results in input order, over every node.
+void Maps(int nodes) {
+  std::vector<int> inputs(1001);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  auto parts = raympi::Task(Square).Map(inputs, 64);
+  CHECK(parts.size() == 16);  // 15 chunks of 64 and one of 41
+  std::vector<int> squares;
+  for (const auto& part : raympi::Get(parts))
+    squares.insert(squares.end(), part->begin(), part->end());
+  CHECK(squares.size() == inputs.size());
+  bool all = squares.size() == inputs.size();
+  for (size_t i = 0; all && i < squares.size(); ++i) all = squares[i] == static_cast<int>(i * i);
+  CHECK(all);
+  // Several parameters: a tuple per call, ObjectRefs among them; strings and maps as results.
+  auto five = raympi::Put(5);
+  auto sums = raympi::Task(Add).Map(
+      std::vector<std::tuple<raympi::ObjectRef<int>, int>>{{five, 1}, {five, 2}, {five, 3}}, 2);
+  CHECK(sums.size() == 2);
+  CHECK(*raympi::Get(sums[0]) == (std::vector<int>{6, 7}) &&
+        *raympi::Get(sums[1]) == std::vector<int>{8});
+  auto greetings = raympi::Task(Greet).Map(std::vector<std::string>{"a", "b"}, 1);
+  CHECK(*raympi::Get(greetings[1]) == std::vector<std::string>{"hello b"});
+  auto counted =
+      raympi::Task(Count).Map(std::vector<std::vector<std::string>>{{"x", "x"}, {"y"}}, 5);
+  auto maps = raympi::Get(counted.at(0));
+  CHECK(maps->size() == 2 && maps->at(0).at("x") == 2 && maps->at(1).at("y") == 1);
+  // Chunks spread like tasks: with SPREAD every node runs some.
+  std::vector<int> ms(4 * nodes, 30);
+  std::set<int> where;
+  auto spread = raympi::Task(BusyNode).SetSchedulingStrategy(raympi::Spread()).Map(ms, 1);
+  for (const auto& part : raympi::Get(spread)) where.insert(part->begin(), part->end());
+  CHECK(static_cast<int>(where.size()) == nodes);
+  // One call that throws fails its chunk only.
+  auto failing = raympi::Task(Fail).Map(std::vector<int>{1, 2, 3}, 2);
+  CHECK_THROWS(raympi::TaskError, "bad input 1", raympi::Get(failing[0]));
+  CHECK_THROWS(raympi::TaskError, "bad input 3", raympi::Get(failing[1]));
+  // Bad input: no chunks of 0 calls, no unregistered functions; nothing to map, nothing sent.
+  CHECK_THROWS(raympi::Error, "chunk_size must be at least 1", raympi::Task(Square).Map(inputs, 0));
+  CHECK_THROWS(raympi::Error, "not registered", raympi::Task(NotRegistered).Map(inputs, 8));
+  CHECK(raympi::Task(Square).Map(std::vector<int>{}, 8).empty());
+}
+
 int main(int argc, char** argv) {
   raympi::Init(argc, argv);
   int nodes = argc > 1 ? std::atoi(argv[1]) : 1;
@@ -193,6 +236,7 @@ int main(int argc, char** argv) {
   Errors();
   Waiting();
   UsesEveryNode(nodes);
+  Maps(nodes);
   std::printf("tasks_test: %d failure(s)\n", raympi_test::Failures());
   return raympi_test::Failures();
 }

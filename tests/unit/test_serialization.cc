@@ -153,6 +153,38 @@ void ExpectEveryTruncationThrows(const T& value) {
   }
 }
 
+// A chunk of a map (TaskCaller::Map) returns its results as an 8-byte count followed by each
+// result encoded alone (CoreWorker::RunCalls); the caller decodes that as std::vector<R>. So the
+// two must agree for every kind of R.
+template <class R>
+std::string AsMapChunk(const std::vector<R>& results) {
+  const uint64_t n = results.size();
+  std::string out(reinterpret_cast<const char*>(&n), sizeof(n));
+  for (const R& r : results) out += Serialize<R>(r);
+  return out;
+}
+
+TEST(SerializationTest, AMapChunksResultsAreTheVectorOfThem) {
+  EXPECT_EQ(AsMapChunk(std::vector<int>{1, -2, 3}), Serialize(std::vector<int>{1, -2, 3}));
+  EXPECT_EQ(AsMapChunk(std::vector<double>{0.5, 2}), Serialize(std::vector<double>{0.5, 2}));
+  EXPECT_EQ(AsMapChunk(std::vector<bool>{true, false}), Serialize(std::vector<bool>{true, false}));
+  EXPECT_EQ(AsMapChunk(std::vector<std::string>{"a", "", "ccc"}),
+            Serialize(std::vector<std::string>{"a", "", "ccc"}));
+  const std::vector<Pod> pods{{1, 2.5, 'x'}, {3, 4.5, 'y'}};
+  EXPECT_EQ(AsMapChunk(pods), Serialize(pods));
+  const std::vector<Record> records{{"r", {1, 2}, {{"s", 1.5}}}, {"", {}, {}}};
+  EXPECT_EQ(AsMapChunk(records), Serialize(records));
+  const std::vector<std::vector<double>> nested{{1, 2}, {}, {3}};
+  EXPECT_EQ(AsMapChunk(nested), Serialize(nested));
+  const std::vector<std::map<std::string, int>> maps{{{"a", 1}}, {}};
+  EXPECT_EQ(AsMapChunk(maps), Serialize(maps));
+  const std::vector<std::tuple<int, std::string>> tuples{{1, "a"}, {2, "bb"}};
+  EXPECT_EQ(AsMapChunk(tuples), Serialize(tuples));
+  const std::vector<PodWithSerialize> own{{1, 9}, {2, 9}};
+  EXPECT_EQ(AsMapChunk(own), Serialize(own));
+  EXPECT_EQ(AsMapChunk(std::vector<int>{}), Serialize(std::vector<int>{}));
+}
+
 TEST(SerializationTest, TruncatedBytesThrow) {
   ExpectEveryTruncationThrows(12345);
   ExpectEveryTruncationThrows(2.5);
