@@ -1,4 +1,5 @@
-// The walking-skeleton example: remote tasks, ObjectRef arguments, Put, Get and Wait.
+// The walking-skeleton example: remote tasks, ObjectRef arguments, Put, Get, Wait and a
+// chunked map.
 //   mpirun -n 3 raympi ./examples/hello
 #include <raympi/raympi.h>
 
@@ -35,6 +36,15 @@ int main(int argc, char** argv) {
   auto [ready, rest] = raympi::Wait(refs, /*num=*/10, /*timeout_ms=*/1000);
   std::printf("Wait: %zu ready, %zu not asked for\n", ready.size(), rest.size());
 
+  // Many tiny calls: 10,000 squares in 16 tasks of 625 calls each.
+  std::vector<int> inputs(10000);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  long mapped = 0;
+  for (const auto& part : raympi::Get(raympi::Task(Square).Map(inputs, 625))) {
+    for (int v : *part) mapped += v;
+  }
+  std::printf("Map: sum of squares 0..9999 = %ld\n", mapped);
+
   raympi::Shutdown();
-  return total == 328350 ? 0 : 1;
+  return total == 328350 && mapped == 333283335000L ? 0 : 1;
 }

@@ -124,6 +124,7 @@ expect_job() {
 }
 
 expect_job hello1 COMPLETED 0 "sum of squares 0..99 = 328350" "sum of the scaled array = 2097152" \
+  "Map: sum of squares 0..9999 = 333283335000" \
   "raympi job summary: [0-9]* tasks .* on 1 node(s)" "raympi.sbatch: job exit code 0"
 expect_job tasks2 COMPLETED 0 "tasks_test: 0 failure(s)" "on 2 node(s)" \
   "node 1 registered from rank 1" "raympi.sbatch: job exit code 0"
