@@ -60,7 +60,8 @@ struct CoreWorkerConfig {
   std::chrono::microseconds lease_idle_timeout{10000};
   // How long the mailbox may go unreceived after a user thread stopped waiting before the io
   // thread takes it over: short gaps between waits (a loop of synchronous tasks) then cost no
-  // thread hand-off. Also bounds how late a busy worker or driver answers a message.
+  // thread hand-off. Also bounds how late a busy worker or driver answers a message (up to 8
+  // graces right after a loop of short waits: the io thread backs off while the role churns).
   std::chrono::microseconds receiver_grace{500};
   // A user thread that receives polls its mailbox, yielding the core, this long before it
   // sleeps on the mailbox futex (a wake-up from that sleep costs tens of microseconds on a VM).

@@ -92,17 +92,21 @@ bool ReceiverRole::IoAcquire(std::unique_lock<std::mutex>& lock) {
 
 void ReceiverRole::SleepOutTheGrace() {
   std::unique_lock<std::mutex> timer(timer_mu_);
+  int shift = 0;  // each look at a churning role waits twice as long as the last
   for (;;) {
+    churn_shift_.store(shift, std::memory_order_relaxed);
     const Clock::time_point released_at(
         Clock::duration(released_at_ns_.load(std::memory_order_relaxed)));
-    const Clock::time_point due = released_at + io_grace_;
-    if (timer_stopped_ || Clock::now() >= due) return;  // the caller decides under the mutex
+    const Clock::time_point due = released_at + io_grace_ * (1 << shift);
+    if (timer_stopped_ || Clock::now() >= due) break;  // the caller decides under the mutex
     timer_cv_.wait_until(timer, due);
     // Released again since: the role churns (or was taken); sleep on without the mutex.
     if (released_at_ns_.load(std::memory_order_relaxed) != released_at.time_since_epoch().count()) {
       lockless_checks_.fetch_add(1, std::memory_order_relaxed);
+      shift = std::min(shift + 1, kMaxChurnShift);
     }
   }
+  churn_shift_.store(0, std::memory_order_relaxed);
 }
 
 void ReceiverRole::Stop() {

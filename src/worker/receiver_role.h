@@ -32,6 +32,8 @@ namespace raympi {
 class ReceiverRole {
  public:
   using Clock = std::chrono::steady_clock;
+  // The io thread's look at a churning role waits at most 2^kMaxChurnShift graces.
+  static constexpr int kMaxChurnShift = 3;
 
   // One per thread that can block: its condition variable and its place in the queue.
   struct Seat {
@@ -90,6 +92,8 @@ class ReceiverRole {
   // Timer wake-ups that found the role retaken within the grace and slept again without the
   // owner's mutex.
   uint64_t lockless_checks() const { return lockless_checks_.load(std::memory_order_relaxed); }
+  // How many graces the io thread's current timed look waits (1, 2, 4, ... while it churns).
+  int io_wait_graces() const { return 1 << churn_shift_.load(std::memory_order_relaxed); }
 
  private:
   enum class Holder { kNone, kIo, kSeat };
@@ -101,6 +105,9 @@ class ReceiverRole {
   // The io thread, without the owner's mutex: sleeps until the role has not been released for a
   // whole grace (or Stop). Taking the mutex at every timer expiry would block, and then be woken
   // by, a user thread that holds it: a futex wake and tens of microseconds each on a small VM.
+  // While the role keeps churning, each look waits twice as long as the last, up to
+  // 2^kMaxChurnShift graces: every wake-up of the io thread takes a core from the threads doing
+  // the work (on 2 cores, 1-2% of synchronous tasks paid 50-200 us for it).
   void SleepOutTheGrace();
 
   const std::chrono::microseconds io_grace_;
@@ -121,7 +128,8 @@ class ReceiverRole {
   // released_at_, as ns since the clock's epoch
   std::atomic<int64_t> released_at_ns_{Clock::time_point::min().time_since_epoch().count()};
   std::atomic<uint64_t> lockless_checks_{0};
-  std::mutex timer_mu_;  // taken after the owner's mutex, never before it
+  std::atomic<int> churn_shift_{0};  // the io thread's current back-off (SleepOutTheGrace)
+  std::mutex timer_mu_;              // taken after the owner's mutex, never before it
   std::condition_variable timer_cv_;
   bool timer_stopped_ = false;  // under timer_mu_
 };

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -382,6 +383,55 @@ TEST(ReceiverRoleTest, Issue7IoTimerChecksWithoutTheOwnersMutexWhileTheRoleChurn
   lock.unlock();
   io.join();
   EXPECT_FALSE(io_got);
+}
+
+// While a loop of short waits keeps retaking the role, each look of the io thread's timer waits
+// twice as long as the last, up to 2^kMaxChurnShift graces: its wake-ups take a core from the
+// threads doing the work. A role then left free is still taken, and the back-off starts over.
+TEST(ReceiverRoleTest, IoTimerBacksOffWhileTheRoleChurnsAndStillTakesAFreeRole) {
+  // Long enough that the churning thread is never off the CPU for a whole grace.
+  Fixture f(microseconds(20000));
+  ReceiverRole::Seat seat;
+  std::unique_lock<std::mutex> lock(f.mu);
+  ASSERT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  std::atomic<bool> io_got{false};
+  std::thread io([&f, &io_got] {
+    std::unique_lock<std::mutex> l(f.mu);
+    io_got = f.role.IoAcquire(l);
+  });
+  while (f.role.io_sleep() != ReceiverRole::IoSleep::kTimed) {
+    f.role.Release(seat);
+    ASSERT_TRUE(f.role.Acquire(
+        lock, seat, [] { return false; }, kNever));
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+  }
+  EXPECT_EQ(f.role.io_wait_graces(), 1);
+  const uint64_t first = f.role.lockless_checks();
+  uint64_t checks = first;
+  int expected = 1;
+  while (f.role.lockless_checks() < first + ReceiverRole::kMaxChurnShift + 1) {
+    f.role.Release(seat);
+    ASSERT_TRUE(f.role.Acquire(
+        lock, seat, [] { return false; }, kNever));
+    std::this_thread::yield();
+    if (f.role.lockless_checks() > checks) {
+      checks = f.role.lockless_checks();
+      expected = std::min(expected * 2, 1 << ReceiverRole::kMaxChurnShift);
+      // The timer publishes its next wait right after counting the look (at least this long).
+      while (f.role.io_wait_graces() < expected) std::this_thread::yield();
+    }
+  }
+  EXPECT_EQ(f.role.io_wait_graces(), 1 << ReceiverRole::kMaxChurnShift);
+  f.role.Release(seat);  // the loop ends: the role stays free
+  lock.unlock();
+  io.join();  // within 8 graces the timer finds it free and the io thread takes it
+  EXPECT_TRUE(io_got);
+  EXPECT_EQ(f.role.io_wait_graces(), 1);
+  lock.lock();
+  EXPECT_TRUE(f.role.held_by_io());
 }
 
 }  // namespace
