@@ -346,6 +346,28 @@ TEST(ReceiverRoleTest, Issue7IoThreadTakesARoleLeftFreeAfterALoop) {
   EXPECT_LE(f.role.release_wakeups(), 2u);
 }
 
+// Takes the role for `seat` (lock held on entry and on return), starts an io thread that waits
+// for it (IoAcquire's answer in `io_got`), and releases and retakes the role, letting the mutex
+// go between turns, until that thread sleeps on its own timer.
+std::thread ChurnUntilIoSleepsTimed(Fixture& f, std::unique_lock<std::mutex>& lock,
+                                    ReceiverRole::Seat& seat, std::atomic<bool>& io_got) {
+  EXPECT_TRUE(f.role.Acquire(
+      lock, seat, [] { return false; }, kNever));
+  std::thread io([&f, &io_got] {
+    std::unique_lock<std::mutex> l(f.mu);
+    io_got = f.role.IoAcquire(l);
+  });
+  while (f.role.io_sleep() != ReceiverRole::IoSleep::kTimed) {
+    f.role.Release(seat);
+    EXPECT_TRUE(f.role.Acquire(
+        lock, seat, [] { return false; }, kNever));
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+  }
+  return io;
+}
+
 // Issue 7: while a loop of short waits keeps retaking the role, the io thread's timer checks
 // without the owner's mutex. Taking it at every expiry would block on the user thread that holds
 // it, which then pays a futex wake (tens of microseconds on a VM) to let the io thread go.
@@ -355,22 +377,8 @@ TEST(ReceiverRoleTest, Issue7IoTimerChecksWithoutTheOwnersMutexWhileTheRoleChurn
   Fixture f(microseconds(50000));
   ReceiverRole::Seat seat;
   std::unique_lock<std::mutex> lock(f.mu);
-  ASSERT_TRUE(f.role.Acquire(
-      lock, seat, [] { return false; }, kNever));
   std::atomic<bool> io_got{true};
-  std::thread io([&f, &io_got] {
-    std::unique_lock<std::mutex> l(f.mu);
-    io_got = f.role.IoAcquire(l);
-  });
-  // Churn, letting the mutex go between turns, until the io thread sleeps on its timer.
-  while (f.role.io_sleep() != ReceiverRole::IoSleep::kTimed) {
-    f.role.Release(seat);
-    ASSERT_TRUE(f.role.Acquire(
-        lock, seat, [] { return false; }, kNever));
-    lock.unlock();
-    std::this_thread::yield();
-    lock.lock();
-  }
+  std::thread io = ChurnUntilIoSleepsTimed(f, lock, seat, io_got);
   // Churn holding the mutex until the timer has found the role retaken three times.
   while (f.role.lockless_checks() < 3) {
     f.role.Release(seat);
@@ -393,21 +401,8 @@ TEST(ReceiverRoleTest, IoTimerBacksOffWhileTheRoleChurnsAndStillTakesAFreeRole) 
   Fixture f(microseconds(20000));
   ReceiverRole::Seat seat;
   std::unique_lock<std::mutex> lock(f.mu);
-  ASSERT_TRUE(f.role.Acquire(
-      lock, seat, [] { return false; }, kNever));
   std::atomic<bool> io_got{false};
-  std::thread io([&f, &io_got] {
-    std::unique_lock<std::mutex> l(f.mu);
-    io_got = f.role.IoAcquire(l);
-  });
-  while (f.role.io_sleep() != ReceiverRole::IoSleep::kTimed) {
-    f.role.Release(seat);
-    ASSERT_TRUE(f.role.Acquire(
-        lock, seat, [] { return false; }, kNever));
-    lock.unlock();
-    std::this_thread::yield();
-    lock.lock();
-  }
+  std::thread io = ChurnUntilIoSleepsTimed(f, lock, seat, io_got);
   EXPECT_EQ(f.role.io_wait_graces(), 1);
   const uint64_t first = f.role.lockless_checks();
   uint64_t checks = first;
