@@ -52,6 +52,11 @@ std::string ThisBootId() {
   return id;
 }
 
+bool DescribesThisHost(const ArenaLocation& where) {
+  return !where.boot_id.empty() && where.boot_id == ThisBootId() && where.arena_bytes > 0 &&
+         ShmSegment::ValidateName(where.segment, "object store").ok();
+}
+
 bool IsDescribedFile(int fd, const ArenaLocation& where, uint64_t* bytes) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return false;

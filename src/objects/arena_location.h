@@ -36,6 +36,10 @@ StatusOr<ArenaLocation> DescribeArena(const std::string& segment, uint64_t arena
 // This running kernel's boot id ("" if unknown): tells hosts apart where /dev/shm names do not.
 std::string ThisBootId();
 
+// Whether `where` can be a store of this host: described by this running kernel, with a valid
+// segment name and an arena (the file itself is checked when it is opened: IsDescribedFile).
+bool DescribesThisHost(const ArenaLocation& where);
+
 // Whether `fd` is the file `where` describes (device and inode); its size in `*bytes`.
 bool IsDescribedFile(int fd, const ArenaLocation& where, uint64_t* bytes);
 

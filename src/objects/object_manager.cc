@@ -325,13 +325,13 @@ void ObjectManager::RetryWaitingForRoom() {
   }
   for (uint64_t pull_id : waiting) {
     Pull& pull = pulls_.at(pull_id);
-    if (store_->Contains(pull.id)) {  // sealed by the process that copied it in
-      FinishWithLocalCopy(pull_id);
-      continue;
-    }
     Status st = TryCreate(pull);
     if (st.ok()) {
       if (pulls_.count(pull_id) != 0) FinishIfDone(pull_id);
+      continue;
+    }
+    if (st.code() == StatusCode::kAlreadyExists && store_->Contains(pull.id)) {
+      FinishWithLocalCopy(pull_id);  // sealed by the process that copied it in
       continue;
     }
     if ((st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kAlreadyExists) &&
@@ -642,18 +642,21 @@ void ObjectManager::FinishIfDone(uint64_t pull_id) {
   FinishPull(pull_id);
 }
 
-void ObjectManager::FinishWithLocalCopy(uint64_t pull_id) {
+ObjectManager::Pull ObjectManager::TakePull(uint64_t pull_id) {
   Pull pull = std::move(pulls_.at(pull_id));
   pulls_.erase(pull_id);
   pull_of_id_.erase(pull.id);
+  return pull;
+}
+
+void ObjectManager::FinishWithLocalCopy(uint64_t pull_id) {
+  const Pull pull = TakePull(pull_id);
   const std::string binary = pull.id.Binary();
   for (const Waiter& waiter : pull.waiters) Reply(waiter, binary, "");
 }
 
 void ObjectManager::FinishPull(uint64_t pull_id) {
-  Pull pull = std::move(pulls_.at(pull_id));
-  pulls_.erase(pull_id);
-  pull_of_id_.erase(pull.id);
+  Pull pull = TakePull(pull_id);
 
   std::string error = pull.failure;
   if (error.empty()) {

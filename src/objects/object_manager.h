@@ -225,6 +225,8 @@ class ObjectManager {
   void FinishIfDone(uint64_t pull_id);
   // Seals (or aborts) the buffer, unpins at the source, answers every waiter; forgets the pull.
   void FinishPull(uint64_t pull_id);
+  // Removes a pull from the books (pulls_, pull_of_id_) and returns it.
+  Pull TakePull(uint64_t pull_id);
   // Ends a pull that found the object sealed here by a process of the node: nothing to seal or
   // announce (that process told the owner), only the waiters to answer.
   void FinishWithLocalCopy(uint64_t pull_id);

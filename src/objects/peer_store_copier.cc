@@ -5,7 +5,6 @@
 #include <string>
 
 #include "common/logging.h"
-#include "common/shm_segment.h"
 
 namespace raympi {
 
@@ -16,10 +15,7 @@ std::string NodeText(int node) { return "node " + std::to_string(node) + "'s sto
 }  // namespace
 
 bool PeerStoreCopier::AddPeer(int node, const ArenaLocation& where) {
-  if (where.boot_id.empty() || where.boot_id != ThisBootId() || where.arena_bytes == 0 ||
-      !ShmSegment::ValidateName(where.segment, "object store").ok()) {
-    return false;
-  }
+  if (!DescribesThisHost(where)) return false;
   std::lock_guard<std::mutex> lock(mu_);
   if (peers_.count(node) != 0) return false;
   peers_[node].where = where;

@@ -20,12 +20,8 @@ SameHostReader::~SameHostReader() {
 
 StatusOr<bool> SameHostReader::AddPeer(int node, const ArenaLocation& where, bool populate) {
   if (peers_.count(node) != 0) return Status::InvalidArgument("node already mapped");
-  if (where.boot_id.empty() || where.boot_id != ThisBootId() ||
-      !ShmSegment::ValidateName(where.segment, "object store").ok()) {
-    return false;
-  }
   const long page = sysconf(_SC_PAGESIZE);
-  if (where.arena_bytes == 0 || where.arena_offset % static_cast<uint64_t>(page) != 0) {
+  if (!DescribesThisHost(where) || where.arena_offset % static_cast<uint64_t>(page) != 0) {
     return false;
   }
   // The fallback's idea of the window (exchanged over MPI) must agree, so that a range is

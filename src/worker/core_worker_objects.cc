@@ -17,6 +17,21 @@ namespace {
 
 rpc::Address OwnerOf(const ObjectId& id) { return MakeAddress(id.owner_node, id.owner_slot); }
 
+// Where the creator put a stored object in its node's store (offset, table slot, serial), from
+// an ObjectValue to a TaskArg or back: the same fields in both. A hint is only ever that of the
+// message's own `node`, so the old ones go first.
+template <class From, class To>
+void CopyStoreHints(const From& from, To* to) {
+  to->clear_offset();
+  to->clear_table_slot();
+  to->clear_serial();
+  if (from.has_offset()) to->set_offset(from.offset());
+  if (from.has_serial()) {
+    to->set_table_slot(from.table_slot());
+    to->set_serial(from.serial());
+  }
+}
+
 // Get pins an object after making it local; a spill in between sends it round again.
 constexpr int kMaxPinAttempts = 3;
 
@@ -205,14 +220,7 @@ void CoreWorker::ResolveArg(rpc::TaskArg& arg, const rpc::ObjectValue& value) co
   arg.set_in_store(true);
   arg.set_node(value.node());
   arg.set_size(value.size());
-  arg.clear_offset();  // hints are only ever those of `node`'s store
-  arg.clear_table_slot();
-  arg.clear_serial();
-  if (value.has_offset()) arg.set_offset(value.offset());
-  if (value.has_serial()) {
-    arg.set_table_slot(value.table_slot());
-    arg.set_serial(value.serial());
-  }
+  CopyStoreHints(value, &arg);
   auto parsed = ObjectId::FromBinary(value.object_id());
   if (parsed.ok()) *arg.mutable_owner() = OwnerOf(*parsed);
 }
@@ -625,14 +633,7 @@ Status CoreWorker::PinStoredArgs(const rpc::TaskSpec& spec,
     entry.value.set_in_store(true);
     entry.value.set_node(arg.node());
     entry.value.set_size(arg.size());
-    entry.value.clear_offset();
-    entry.value.clear_table_slot();
-    entry.value.clear_serial();
-    if (arg.has_offset()) entry.value.set_offset(arg.offset());
-    if (arg.has_serial()) {
-      entry.value.set_table_slot(arg.table_slot());
-      entry.value.set_serial(arg.serial());
-    }
+    CopyStoreHints(arg, &entry.value);
     entry.local = arg.node() == config_.node;
   }
   for (int attempt = 1;; ++attempt) {
