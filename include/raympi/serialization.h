@@ -4,6 +4,7 @@
 //  - std::vector<T> of a trivially copyable T without its own serializer (doubles, ints, plain
 //    structs), and std::string: 8-byte element count + the raw elements (one memcpy). This is the
 //    same layout cereal's binary archive produces for these types, just without the stream.
+//  - numbers and enums: their bytes, again as cereal writes them, without the stream.
 //  - anything cereal can serialize (arithmetic, std containers, types with serialize(Archive&)):
 //    cereal's portable-within-one-architecture binary archive.
 //  - a trivially copyable T without a serializer (a POD struct): its raw bytes.
@@ -121,6 +122,10 @@ inline constexpr bool kIsRaw =
     std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
     !std::is_array_v<T> && !kHasCerealSave<T>;
 
+// Numbers and enums: their encoding is their bytes, as in cereal's binary archive.
+template <class T>
+inline constexpr bool kIsScalar = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+
 // Element types the contiguous fast path copies with one memcpy. bool is excluded because
 // std::vector<bool> is bit-packed, not contiguous.
 template <class T>
@@ -184,6 +189,18 @@ inline std::string Demangle(const char* mangled) {
 
 [[noreturn]] inline void Fail(const std::string& type, const std::string& why) {
   throw SerializationError("cannot deserialize " + type + ": " + why);
+}
+
+// A value whose encoding is exactly its sizeof(T) bytes.
+template <class T>
+T ReadScalar(std::string_view bytes) {
+  if (bytes.size() != sizeof(T)) {
+    Fail(TypeName<T>(),
+         "expected " + std::to_string(sizeof(T)) + " bytes, got " + std::to_string(bytes.size()));
+  }
+  T value;
+  std::memcpy(&value, bytes.data(), sizeof(T));
+  return value;
 }
 
 template <class T>
@@ -257,7 +274,11 @@ std::string Serialize(const T& value) {
   namespace d = serialization_detail;
   d::CheckSerializable<T>();
   std::string out;
-  if constexpr (d::kIsFastContainer<T>) {
+  if constexpr (d::kIsScalar<T>) {
+    // cereal's binary archive writes exactly these bytes; a stream per value costs ~0.1 us.
+    out.resize(sizeof(T));
+    std::memcpy(out.data(), &value, sizeof(T));
+  } else if constexpr (d::kIsFastContainer<T>) {
     d::AppendContiguous(value, out);
   } else if constexpr (d::kCerealOk<T>) {
     d::StringSink sink(out);
@@ -304,7 +325,9 @@ T Deserialize(std::string_view bytes) {
   d::CheckSerializable<T>();
   static_assert(std::is_default_constructible_v<T>,
                 "raympi: Deserialize needs a default-constructible type");
-  if constexpr (d::kIsFastContainer<T>) {
+  if constexpr (d::kIsScalar<T>) {
+    return d::ReadScalar<T>(bytes);
+  } else if constexpr (d::kIsFastContainer<T>) {
     return d::ReadContiguous<T>(bytes);
   } else if constexpr (d::kCerealOk<T>) {
     static_assert(d::kHasCerealLoad<T>,
@@ -328,13 +351,7 @@ T Deserialize(std::string_view bytes) {
     }
     return value;
   } else {
-    if (bytes.size() != sizeof(T)) {
-      d::Fail(TypeName<T>(), "expected " + std::to_string(sizeof(T)) + " bytes, got " +
-                                 std::to_string(bytes.size()));
-    }
-    T value;
-    std::memcpy(&value, bytes.data(), sizeof(T));
-    return value;
+    return d::ReadScalar<T>(bytes);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -59,6 +60,39 @@ TEST(SerializationTest, ScalarsRoundTrip) {
   EXPECT_EQ(RoundTrip(std::numeric_limits<double>::max()), std::numeric_limits<double>::max());
   EXPECT_EQ(RoundTrip(true), true);
   EXPECT_EQ(Serialize(42).size(), sizeof(int));
+}
+
+// Scalars skip cereal's stream; their bytes must stay what cereal writes (a value inside a
+// cereal-encoded struct and a value on its own decode alike).
+template <class T>
+std::string CerealBytes(const T& value) {
+  std::ostringstream stream;
+  {
+    cereal::BinaryOutputArchive archive(stream);
+    archive(value);
+  }
+  return stream.str();
+}
+
+enum class Colour : int16_t { kRed = 1, kBlue = 300 };
+
+TEST(SerializationTest, ScalarsEncodeAsCerealDoes) {
+  EXPECT_EQ(Serialize(42), CerealBytes(42));
+  EXPECT_EQ(Serialize(-7LL), CerealBytes(-7LL));
+  EXPECT_EQ(Serialize(3.25), CerealBytes(3.25));
+  EXPECT_EQ(Serialize(2.5f), CerealBytes(2.5f));
+  EXPECT_EQ(Serialize(true), CerealBytes(true));
+  EXPECT_EQ(Serialize('x'), CerealBytes('x'));
+  EXPECT_EQ(Serialize(uint64_t{1} << 40), CerealBytes(uint64_t{1} << 40));
+  EXPECT_EQ(Serialize(Colour::kBlue), CerealBytes(Colour::kBlue));
+  EXPECT_EQ(RoundTrip(Colour::kBlue), Colour::kBlue);
+}
+
+TEST(SerializationTest, ScalarOfTheWrongSizeThrows) {
+  EXPECT_THROW(Deserialize<int>(std::string(3, '\0')), SerializationError);
+  EXPECT_THROW(Deserialize<int>(std::string(5, '\0')), SerializationError);
+  EXPECT_THROW(Deserialize<double>(std::string()), SerializationError);
+  EXPECT_THROW(Deserialize<Colour>(std::string(1, '\0')), SerializationError);
 }
 
 TEST(SerializationTest, StringsRoundTrip) {
