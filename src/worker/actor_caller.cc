@@ -166,7 +166,7 @@ std::string CoreWorker::SubmitActorTask(const std::string& actor_id, const std::
     spec.set_caller_id(std::to_string(config_.node) + "." + std::to_string(config_.slot) + "." +
                        std::to_string(pid_));
     *spec.mutable_owner() = MakeAddress(config_.node, config_.slot);
-    AddArgs("raympi: call of " + method, return_id, args, spec);
+    AddArgs([&] { return "raympi: call of " + method; }, return_id, args, spec);
     objects_[return_id].local_refs = 1;  // the ref adopts it
     // Submission order is kept here: a call whose arguments are still pending holds back the
     // later ones, as the actor would run them in this order anyway.

@@ -94,6 +94,16 @@ void CoreWorker::Stop() {
   actor_threads_.clear();
 }
 
+void CoreWorker::ResetEnvelope(rpc::Envelope* e, int node, int slot) const {
+  e->clear_request_id();
+  rpc::Address* src = e->mutable_src();
+  src->set_node(config_.node);
+  src->set_slot(config_.slot);
+  rpc::Address* dst = e->mutable_dst();
+  dst->set_node(node);
+  dst->set_slot(slot);
+}
+
 rpc::Envelope CoreWorker::NewEnvelope(int node, int slot) const {
   rpc::Envelope e;
   *e.mutable_src() = MakeAddress(config_.node, config_.slot);
@@ -195,10 +205,9 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
   if (!got.ok()) {
     RAYMPI_LOG_ERROR("mailbox receive failed: {}", got.status().ToString());
   } else if (*got) {
-    rpc::Envelope envelope;
-    Status st = DecodeFrame(*frame, &envelope);
+    Status st = DecodeFrame(*frame, &rx_envelope_);
     if (st.ok()) {
-      Handle(envelope, out);
+      Handle(rx_envelope_, out);
     } else {
       RAYMPI_LOG_ERROR("dropping a malformed message: {}", st.ToString());
     }
@@ -273,6 +282,7 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       more.Swap(push.mutable_more());
       const uint64_t lease_id = push.lease_id();
       pushed_.push_back(std::move(push));
+      push.Swap(&spare_push_);  // the next push decodes into a finished one's buffers
       for (rpc::TaskSpec& spec : more) {
         rpc::PushTask single;
         single.set_lease_id(lease_id);
@@ -498,7 +508,7 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
     if (stopping_) throw Error("raympi: cannot submit " + function + ": the job is shutting down");
     ObjectId id = NextObjectId();
     return_id = id.Binary();
-    rpc::TaskSpec spec;
+    rpc::TaskSpec spec = TakeSpareSpec();
     spec.set_task_id(return_id);
     spec.set_return_id(return_id);
     spec.set_function(function);
@@ -538,13 +548,25 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
       if (amount > 0) (*spec.mutable_resources()->mutable_amounts())[name] = amount;
     }
     if (!options.placement_group_id.empty()) *spec.mutable_resources() = group_resources;
-    AddArgs("raympi::Task(" + function + ")", return_id, args, spec);
+    AddArgs([&] { return "raympi::Task(" + function + ")"; }, return_id, args, spec);
     objects_[return_id].local_refs = 1;  // pending until the task is done; the ref adopts it
     StartResolving(std::move(spec), out);
     FlushReleases(out);
   }
   SendAll(out);
   return return_id;
+}
+
+rpc::TaskSpec CoreWorker::TakeSpareSpec() {
+  if (spare_specs_.empty()) return rpc::TaskSpec();
+  rpc::TaskSpec spec = std::move(spare_specs_.back());
+  spare_specs_.pop_back();
+  spec.Clear();  // keeps its strings' buffers and its argument messages for reuse
+  return spec;
+}
+
+void CoreWorker::KeepSpareSpec(rpc::TaskSpec&& spec) {
+  if (spare_specs_.size() < kMaxSpareSpecs) spare_specs_.push_back(std::move(spec));
 }
 
 void CoreWorker::StartResolving(rpc::TaskSpec spec, Outbox& out) {
@@ -648,8 +670,10 @@ void CoreWorker::Pump(SchedulingQueue& q, Outbox& out) {
                          [](const Lease& a, const Lease& b) { return a.in_flight < b.in_flight; });
     if (least->in_flight >= config_.pipeline_depth) break;
     const int batch = PushBatchSize(q);
-    rpc::Envelope envelope = NewEnvelope(least->worker.node(), least->worker.slot());
+    rpc::Envelope& envelope = push_envelope_;  // its messages are reused (cleared in place)
+    ResetEnvelope(&envelope, least->worker.node(), least->worker.slot());
     rpc::PushTask* push = envelope.mutable_push_task();
+    push->Clear();
     push->set_lease_id(least->id);
     for (int i = 0; i < batch; ++i) {
       rpc::TaskSpec* spec = i == 0 ? push->mutable_spec() : push->add_more();
@@ -788,6 +812,7 @@ void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
       auto entry = objects_.find(done.result().object_id());
       if (entry != objects_.end()) entry->second.lineage = std::move(where.spec);
     }
+    KeepSpareSpec(std::move(where.spec));
     Pump(q, out);
   }
   std::string id = done.result().object_id();
@@ -1002,6 +1027,7 @@ void CoreWorker::RunTaskLoop() {
     ExecuteTask(push);
     double end = UnixSeconds();
     std::lock_guard<std::mutex> lock(mu_);
+    spare_push_.Swap(&push);
     executing_ = false;
     stats_.set_tasks(stats_.tasks() + 1);
     stats_.set_busy_seconds(stats_.busy_seconds() + (end - start));
@@ -1016,8 +1042,13 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
     DestroyRetired(spec.actor_id());
     return;
   }
-  rpc::Envelope reply = NewEnvelope(spec.owner().node(), spec.owner().slot());
+  // Built in this thread's previous reply, whose strings keep their buffers (fewer mallocs).
+  thread_local rpc::Envelope last_reply;
+  rpc::Envelope reply;
+  reply.Swap(&last_reply);  // a nested call (none today) would start from an empty one
+  ResetEnvelope(&reply, spec.owner().node(), spec.owner().slot());
   rpc::TaskDone* done = reply.mutable_task_done();
+  done->Clear();
   done->set_task_id(spec.task_id());
   rpc::ObjectValue* result = done->mutable_result();
   result->set_object_id(spec.return_id());
@@ -1079,7 +1110,9 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
     }
   }
   stored.clear();  // unpin before the owner may free them
-  Outbox out{std::move(reply)};
+  Outbox out;
+  out.PushFrame(RouteSlot(reply.dst()), EncodeFrame(reply));
+  last_reply.Swap(&reply);
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const std::string& id : stored_ids) NoteRelease(id);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -262,6 +263,8 @@ class CoreWorker : public internal::Runtime {
   // The mailbox a message to `dst` goes to: its own on this node, else our raylet's.
   int RouteSlot(const rpc::Address& dst) const;
   rpc::Envelope NewEnvelope(int node, int slot) const;
+  // Makes a reused envelope one from us to (node, slot), keeping its body for the caller.
+  void ResetEnvelope(rpc::Envelope* e, int node, int slot) const;
   bool Owns(const ObjectId& id) const;
 
   // All below require mu_.
@@ -377,10 +380,13 @@ class CoreWorker : public internal::Runtime {
   void MaybeRelease(const IdKey& id, Outbox& out);
   void ReleaseTaskArgs(const IdKey& task_id);
   // Moves `args` into the spec; the objects they refer to live at least until the task with
-  // `return_id` is done (ReleaseTaskArgs). Throws ObjectLostError, naming `what`, for a freed
-  // object of ours.
-  void AddArgs(const std::string& what, const std::string& return_id,
+  // `return_id` is done (ReleaseTaskArgs). Throws ObjectLostError, naming `what()`, for a freed
+  // object of ours (built only then: a string per task is measurable on the sync path).
+  void AddArgs(const std::function<std::string()>& what, const std::string& return_id,
                std::vector<internal::TaskArg>& args, rpc::TaskSpec& spec);
+  // A spec of a finished task, cleared for the next Submit (see spare_specs_).
+  rpc::TaskSpec TakeSpareSpec();
+  void KeepSpareSpec(rpc::TaskSpec&& spec);
 
   const CoreWorkerConfig config_;
   std::unique_ptr<ShmBus> bus_;
@@ -417,6 +423,15 @@ class CoreWorker : public internal::Runtime {
   std::vector<IdKey> pending_release_;
   std::set<int> dead_nodes_;
   std::deque<rpc::PushTask> pushed_;  // worker: tasks to execute
+  // Reused messages (under mu_): protobuf keeps the buffers of a message cleared in place, so
+  // decoding or building the next one of the same kind needs few mallocs (docs/performance.md).
+  rpc::Envelope rx_envelope_;    // every received frame is decoded into it
+  rpc::PushTask spare_push_;     // worker: a finished push, for the next one to decode into
+  rpc::Envelope push_envelope_;  // owner: the pushes Pump encodes
+  // Specs of finished tasks: protobuf's Clear keeps their strings' buffers and argument
+  // messages, so the next Submit builds its spec with fewer mallocs.
+  static constexpr size_t kMaxSpareSpecs = 16;
+  std::vector<rpc::TaskSpec> spare_specs_;
   uint64_t next_request_id_ = 0;
   std::map<uint64_t, std::optional<rpc::ClusterView>> node_requests_;  // Nodes() in progress
   bool executing_ = false;

@@ -506,12 +506,12 @@ internal::FetchedObject CoreWorker::Fetched(const std::string& id, ObjectEntry& 
   return f;
 }
 
-void CoreWorker::AddArgs(const std::string& what, const std::string& return_id,
+void CoreWorker::AddArgs(const std::function<std::string()>& what, const std::string& return_id,
                          std::vector<internal::TaskArg>& args, rpc::TaskSpec& spec) {
   for (const auto& a : args) {
     auto parsed = ObjectId::FromBinary(a.object_id);
     if (parsed.ok() && Owns(*parsed) && !objects_.count(a.object_id)) {
-      throw ObjectLostError(what + ": argument object " + parsed->Hex() +
+      throw ObjectLostError(what() + ": argument object " + parsed->Hex() +
                             " was freed (its last ObjectRef was dropped)");
     }
   }

@@ -136,6 +136,50 @@ TEST(FrameTest, DecodingReplacesWhatTheEnvelopeHeld) {
   EXPECT_EQ(reused.cluster_view().nodes_size(), 3);
 }
 
+// A reused envelope keeps the sub-messages the next frame carries (cleared in place) and must
+// still come out as a fresh parse: no leftover field, and presence (has_src, the body case, an
+// empty but present message) as the frame says. Every ordered pair of samples, plus samples
+// without src, without dst and with a smaller push of the same kind.
+TEST(FrameTest, DecodingIntoAReusedEnvelopeEqualsAFreshParse) {
+  std::vector<rpc::Envelope> samples = SampleEnvelopes();
+  rpc::Envelope no_src = samples[3];
+  no_src.clear_src();
+  samples.push_back(no_src);
+  rpc::Envelope no_dst = samples[4];
+  no_dst.clear_dst();
+  samples.push_back(no_dst);
+  rpc::Envelope small_push = Base(0, 3);
+  small_push.mutable_push_task()->mutable_spec()->set_function("Noop");
+  samples.push_back(small_push);
+  rpc::Envelope empty_push = Base(0, 3);
+  empty_push.mutable_push_task();  // present, with nothing set
+  samples.push_back(empty_push);
+  for (const rpc::Envelope& first : samples) {
+    for (const rpc::Envelope& second : samples) {
+      rpc::Envelope reused;
+      ASSERT_TRUE(DecodeFrame(EncodeFrame(first), &reused).ok());
+      ASSERT_TRUE(DecodeFrame(EncodeFrame(second), &reused).ok());
+      rpc::Envelope fresh;
+      ASSERT_TRUE(fresh.ParseFromString(EncodeFrame(second).substr(kHeader)));
+      EXPECT_TRUE(SameEnvelope(reused, fresh)) << "after " << first.ShortDebugString();
+      EXPECT_EQ(reused.has_src(), second.has_src());
+      EXPECT_EQ(reused.has_dst(), second.has_dst());
+      EXPECT_EQ(reused.body_case(), second.body_case());
+    }
+  }
+}
+
+TEST(FrameTest, DecodingIntoAReusedEnvelopeDropsItsUnknownFields) {
+  rpc::Envelope e = SampleEnvelopes()[3];
+  std::string frame = EncodeFrame(e);
+  frame += std::string("\xf8\x3f\x05", 3);  // field 1023, varint 5: unknown to this build
+  rpc::Envelope reused;
+  ASSERT_TRUE(DecodeFrame(frame, &reused).ok());
+  EXPECT_FALSE(reused.GetReflection()->GetUnknownFields(reused).empty());
+  ASSERT_TRUE(DecodeFrame(EncodeFrame(e), &reused).ok());
+  EXPECT_TRUE(reused.GetReflection()->GetUnknownFields(reused).empty());
+}
+
 TEST(FrameTest, PeekDestinationReadsTheHeader) {
   for (const rpc::Envelope& e : SampleEnvelopes()) {
     std::string frame = EncodeFrame(e);
