@@ -259,7 +259,7 @@ ObjectRef<std::decay_t<T>> Put(T&& value) {
 /// raympi::TaskError. timeout_ms = -1 waits forever; on timeout throws raympi::TimeoutError.
 template <typename T>
 std::shared_ptr<T> Get(const ObjectRef<T>& ref, int timeout_ms = -1) {
-  auto objects = internal::CurrentRuntime().Get({ref.ID()}, timeout_ms);
+  auto objects = internal::CurrentRuntime().Get(std::vector<std::string>(1, ref.ID()), timeout_ms);
   return internal::DecodeObject<T>(ref.ID(), objects.at(0));
 }
 

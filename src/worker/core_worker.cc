@@ -30,6 +30,28 @@ std::string QueueKey(const rpc::TaskSpec& spec, int home_node) {
   return key;
 }
 
+// Makes `amounts` hold exactly the positive amounts of `wanted`. A reused spec usually holds
+// them already: then the map is left alone (a protobuf map frees and mallocs every entry).
+void SetPositiveAmounts(const std::map<std::string, double>& wanted,
+                        google::protobuf::Map<std::string, double>* amounts) {
+  size_t positive = 0;
+  bool same = true;
+  for (const auto& [name, amount] : wanted) {
+    if (amount <= 0) continue;
+    ++positive;
+    auto it = amounts->find(name);
+    if (it == amounts->end() || it->second != amount) {
+      same = false;
+      break;
+    }
+  }
+  if (same && positive == amounts->size()) return;
+  amounts->clear();
+  for (const auto& [name, amount] : wanted) {
+    if (amount > 0) (*amounts)[name] = amount;
+  }
+}
+
 // True if a task with `spec` belongs in a queue whose demands are `resources` and `strategy`
 // (exactly equal: the slow path's key rounds amounts).
 bool SameDemands(const rpc::ResourceSet& resources, const rpc::SchedulingStrategy& strategy,
@@ -227,7 +249,7 @@ void CoreWorker::BlockUntil(std::unique_lock<std::mutex>& lock, ReceiverRole::Se
                             const Done& done, std::chrono::steady_clock::time_point deadline) {
   using Clock = std::chrono::steady_clock;
   auto finished = [&] { return stopping_ || done(); };
-  std::string frame;
+  thread_local std::string frame;  // keeps its buffer from one wait to the next
   while (!finished()) {
     if (deadline != Clock::time_point::max() && Clock::now() >= deadline) return;
     if (!role_.Acquire(lock, seat, finished, deadline)) continue;
@@ -545,8 +567,8 @@ std::string CoreWorker::Submit(const std::string& function, std::vector<internal
         throw Error("raympi::Task(" + function + "): resource " + name +
                     " must not be negative, got " + std::to_string(amount));
       }
-      if (amount > 0) (*spec.mutable_resources()->mutable_amounts())[name] = amount;
     }
+    SetPositiveAmounts(options.resources, spec.mutable_resources()->mutable_amounts());
     if (!options.placement_group_id.empty()) *spec.mutable_resources() = group_resources;
     AddArgs([&] { return "raympi::Task(" + function + ")"; }, return_id, args, spec);
     objects_[return_id].local_refs = 1;  // pending until the task is done; the ref adopts it
@@ -561,7 +583,22 @@ rpc::TaskSpec CoreWorker::TakeSpareSpec() {
   if (spare_specs_.empty()) return rpc::TaskSpec();
   rpc::TaskSpec spec = std::move(spare_specs_.back());
   spare_specs_.pop_back();
-  spec.Clear();  // keeps its strings' buffers and its argument messages for reuse
+  // Clear() keeps strings' buffers and argument messages but deletes sub-messages: Submit sets
+  // the owner and the strategy of every spec, so those are kept and cleared in place, and the
+  // resources stay as they were (Submit rewrites them only when they differ).
+  std::unique_ptr<rpc::Address> owner(spec.release_owner());
+  std::unique_ptr<rpc::SchedulingStrategy> strategy(spec.release_strategy());
+  std::unique_ptr<rpc::ResourceSet> resources(spec.release_resources());
+  spec.Clear();
+  if (owner) {
+    owner->Clear();
+    spec.set_allocated_owner(owner.release());
+  }
+  if (strategy) {
+    strategy->Clear();
+    spec.set_allocated_strategy(strategy.release());
+  }
+  spec.set_allocated_resources(resources.release());
   return spec;
 }
 
@@ -1048,7 +1085,13 @@ void CoreWorker::ExecuteTask(rpc::PushTask& push) {
   reply.Swap(&last_reply);  // a nested call (none today) would start from an empty one
   ResetEnvelope(&reply, spec.owner().node(), spec.owner().slot());
   rpc::TaskDone* done = reply.mutable_task_done();
+  // TaskDone::Clear() would delete the result message; every reply sets one, so keep it.
+  std::unique_ptr<rpc::ObjectValue> kept_result(done->release_result());
   done->Clear();
+  if (kept_result) {
+    kept_result->Clear();
+    done->set_allocated_result(kept_result.release());
+  }
   done->set_task_id(spec.task_id());
   rpc::ObjectValue* result = done->mutable_result();
   result->set_object_id(spec.return_id());
