@@ -179,7 +179,7 @@ std::string CoreWorker::SubmitActorTask(const std::string& actor_id, const std::
   return return_id;
 }
 
-void CoreWorker::EnqueueActorTask(rpc::TaskSpec spec, Outbox& out) {
+void CoreWorker::EnqueueActorTask(rpc::TaskSpec&& spec, Outbox& out) {
   std::string actor_id = spec.actor_id();
   std::string task_id = spec.task_id();
   actor_calls_[actor_id].resolved[task_id] = std::move(spec);

@@ -606,7 +606,7 @@ void CoreWorker::KeepSpareSpec(rpc::TaskSpec&& spec) {
   if (spare_specs_.size() < kMaxSpareSpecs) spare_specs_.push_back(std::move(spec));
 }
 
-void CoreWorker::StartResolving(rpc::TaskSpec spec, Outbox& out) {
+void CoreWorker::StartResolving(rpc::TaskSpec&& spec, Outbox& out) {
   ResolvingTask task;
   for (const auto& arg : spec.args()) {
     if (arg.object_id().empty()) continue;
@@ -672,7 +672,7 @@ int CoreWorker::HomeNode(const rpc::TaskSpec& spec) const {
   return home;
 }
 
-void CoreWorker::Enqueue(rpc::TaskSpec spec, Outbox& out) {
+void CoreWorker::Enqueue(rpc::TaskSpec&& spec, Outbox& out) {
   if (IsActorCall(spec)) {
     EnqueueActorTask(std::move(spec), out);
     return;
@@ -710,7 +710,10 @@ void CoreWorker::Pump(SchedulingQueue& q, Outbox& out) {
     rpc::Envelope& envelope = push_envelope_;  // its messages are reused (cleared in place)
     ResetEnvelope(&envelope, least->worker.node(), least->worker.slot());
     rpc::PushTask* push = envelope.mutable_push_task();
+    // PushTask::Clear() would delete the spec message (empty since the last push moved out).
+    std::unique_ptr<rpc::TaskSpec> first_spec(push->release_spec());
     push->Clear();
+    push->set_allocated_spec(first_spec.release());
     push->set_lease_id(least->id);
     for (int i = 0; i < batch; ++i) {
       rpc::TaskSpec* spec = i == 0 ? push->mutable_spec() : push->add_more();
@@ -723,7 +726,19 @@ void CoreWorker::Pump(SchedulingQueue& q, Outbox& out) {
     out.PushFrame(RouteSlot(envelope.dst()), EncodeFrame(envelope));
     auto keep = [&](rpc::TaskSpec& spec) {
       const IdKey task_id(spec.task_id());
-      in_flight_[task_id] = InFlight{&q, least->id, std::move(spec), ++next_push_order_};
+      InFlight* where;
+      if (spare_in_flight_) {  // a finished task's node: no malloc, no spec constructed
+        spare_in_flight_.key() = task_id;
+        auto inserted = in_flight_.insert(std::move(spare_in_flight_));
+        where = &inserted.position->second;
+        if (!inserted.inserted) spare_in_flight_ = std::move(inserted.node);  // was in flight
+      } else {
+        where = &in_flight_[task_id];
+      }
+      where->queue = &q;
+      where->lease_id = least->id;
+      where->spec.Swap(&spec);
+      where->push_order = ++next_push_order_;
     };
     keep(*push->mutable_spec());
     for (rpc::TaskSpec& spec : *push->mutable_more()) keep(spec);
@@ -834,8 +849,9 @@ void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
   OnActorTaskDone(done.task_id());
   auto it = in_flight_.find(done.task_id());
   if (it != in_flight_.end()) {
-    InFlight where = std::move(it->second);
-    in_flight_.erase(it);
+    // Taken out of the table whole (no move of the spec); the node is reused by Pump.
+    InFlightNode node = in_flight_.extract(it);
+    InFlight& where = node.mapped();
     SchedulingQueue& q = *where.queue;
     for (Lease& l : q.leases) {
       if (l.id == where.lease_id) --l.in_flight;
@@ -850,6 +866,7 @@ void CoreWorker::OnTaskDone(rpc::TaskDone& done, Outbox& out) {
       if (entry != objects_.end()) entry->second.lineage = std::move(where.spec);
     }
     KeepSpareSpec(std::move(where.spec));
+    spare_in_flight_ = std::move(node);
     Pump(q, out);
   }
   std::string id = done.result().object_id();

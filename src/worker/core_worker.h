@@ -270,10 +270,10 @@ class CoreWorker : public internal::Runtime {
   // All below require mu_.
   ObjectId NextObjectId();
   void MarkReady(const std::string& id, rpc::ObjectValue value, Outbox& out);
-  void StartResolving(rpc::TaskSpec spec, Outbox& out);
+  void StartResolving(rpc::TaskSpec&& spec, Outbox& out);
   void RequestFromOwner(const std::string& id, ObjectEntry& entry, Outbox& out);
   int HomeNode(const rpc::TaskSpec& spec) const;
-  void Enqueue(rpc::TaskSpec spec, Outbox& out);
+  void Enqueue(rpc::TaskSpec&& spec, Outbox& out);
   // The queue of tasks with the spec's demands and home node (created when new).
   SchedulingQueue& QueueFor(const rpc::TaskSpec& spec, int home_node);
   void Pump(SchedulingQueue& q, Outbox& out);
@@ -314,7 +314,7 @@ class CoreWorker : public internal::Runtime {
   rpc::Envelope CallGcs(rpc::Envelope request);
   // The same to any process (our raylet: MakeRoom). Throws Error when the job stops.
   rpc::Envelope Call(rpc::Envelope request, const rpc::Address& dst);
-  void EnqueueActorTask(rpc::TaskSpec spec, Outbox& out);
+  void EnqueueActorTask(rpc::TaskSpec&& spec, Outbox& out);
   void SendActorTasks(const std::string& actor_id, Outbox& out);
   void OnActorInfo(const rpc::ActorInfo& info, Outbox& out);
   void OnActorTaskDone(const std::string& task_id);
@@ -418,6 +418,8 @@ class CoreWorker : public internal::Runtime {
   };
   std::unordered_map<uint64_t, LeaseRequest> lease_requests_;
   std::unordered_map<IdKey, InFlight, IdKeyHash> in_flight_;  // task id -> where it runs
+  using InFlightNode = std::unordered_map<IdKey, InFlight, IdKeyHash>::node_type;
+  InFlightNode spare_in_flight_;  // a finished task's entry, for the next push to reuse
   // Owner: the objects each pending task takes (their task_refs), by task id.
   std::unordered_map<IdKey, std::vector<std::string>, IdKeyHash> task_args_;
   std::vector<IdKey> pending_release_;
