@@ -163,8 +163,7 @@ std::string CoreWorker::SubmitActorTask(const std::string& actor_id, const std::
     spec.set_function(method);
     spec.set_return_type(return_type);
     spec.set_actor_id(actor_id);
-    spec.set_caller_id(std::to_string(config_.node) + "." + std::to_string(config_.slot) + "." +
-                       std::to_string(pid_));
+    spec.set_caller_id(caller_id_);
     *spec.mutable_owner() = MakeAddress(config_.node, config_.slot);
     AddArgs([&] { return "raympi: call of " + method; }, return_id, args, spec);
     objects_[return_id].local_refs = 1;  // the ref adopts it
@@ -235,9 +234,11 @@ void CoreWorker::SendActorTasks(const std::string& actor_id, Outbox& out) {
     calls.order.pop_front();
     uint64_t sequence = calls.next_sequence++;
     s->set_sequence(sequence);
-    calls.sent[sequence] = *s;
+    // Encoded now, so the spec moves into `sent` (kept to send again to a restarted actor)
+    // instead of being copied there, as Pump does for tasks.
+    out.PushFrame(RouteSlot(push.dst()), EncodeFrame(push));
+    calls.sent[sequence] = std::move(*s);
     actor_task_[id] = {actor_id, sequence};
-    out.push_back(std::move(push));
   }
 }
 

@@ -98,6 +98,8 @@ CoreWorker::CoreWorker(const CoreWorkerConfig& config, std::unique_ptr<ShmBus> b
       bus_(std::move(bus)),
       store_(std::move(store)),
       pid_(static_cast<uint32_t>(getpid())),
+      caller_id_(std::to_string(config_.node) + "." + std::to_string(config_.slot) + "." +
+                 std::to_string(pid_)),
       role_(config.receiver_grace, [this] {
         receiver_woken_.store(true, std::memory_order_relaxed);
         bus_->Wake(config_.slot);
@@ -303,12 +305,14 @@ void CoreWorker::Handle(rpc::Envelope& envelope, Outbox& out) {
       google::protobuf::RepeatedPtrField<rpc::TaskSpec> more;
       more.Swap(push.mutable_more());
       const uint64_t lease_id = push.lease_id();
+      if (IsPlainTask(push)) ++queued_plain_;
       pushed_.push_back(std::move(push));
       push.Swap(&spare_push_);  // the next push decodes into a finished one's buffers
       for (rpc::TaskSpec& spec : more) {
         rpc::PushTask single;
         single.set_lease_id(lease_id);
         *single.mutable_spec() = std::move(spec);
+        if (IsPlainTask(single)) ++queued_plain_;
         pushed_.push_back(std::move(single));
       }
       role_.Notify(task_seat_);
@@ -1031,15 +1035,18 @@ void CoreWorker::OnReturnTasks(const rpc::ReturnTasks& returned, Outbox& out) {
 
 // ---- executing tasks (worker mode) ------------------------------------------------------------
 
+bool CoreWorker::IsPlainTask(const rpc::PushTask& push) { return push.spec().actor_id().empty(); }
+
 std::chrono::steady_clock::time_point CoreWorker::HandBackDeadline() const {
-  bool queued = std::any_of(pushed_.begin(), pushed_.end(),
-                            [](const rpc::PushTask& p) { return p.spec().actor_id().empty(); });
-  if (!executing_ || !queued) return std::chrono::steady_clock::time_point::max();
+  // A count, not a scan of pushed_: an actor's queue may hold many thousands of calls, and
+  // this runs on every receive.
+  if (!executing_ || queued_plain_ == 0) return std::chrono::steady_clock::time_point::max();
   return executing_since_ + config_.hand_back_after;
 }
 
 void CoreWorker::HandBackQueued(Outbox& out) {
   // Plain tasks only: an actor's creation (from the GCS) is never queued behind other work.
+  if (queued_plain_ == 0) return;  // nothing to hand back (an actor's queue is left alone)
   std::map<std::pair<std::pair<int, int>, uint64_t>, rpc::Envelope> returns;  // owner, lease
   std::deque<rpc::PushTask> kept;
   for (rpc::PushTask& push : pushed_) {
@@ -1058,6 +1065,7 @@ void CoreWorker::HandBackQueued(Outbox& out) {
     it->second.mutable_return_tasks()->add_task_ids(spec.task_id());
   }
   pushed_.swap(kept);
+  queued_plain_ = 0;
   for (auto& [key, envelope] : returns) out.push_back(std::move(envelope));
 }
 
@@ -1074,6 +1082,7 @@ void CoreWorker::RunTaskLoop() {
       if (stopping_) return;
       push = std::move(pushed_.front());
       pushed_.pop_front();
+      if (IsPlainTask(push)) --queued_plain_;
       executing_ = true;
       executing_since_ = std::chrono::steady_clock::now();
     }

@@ -394,6 +394,7 @@ class CoreWorker : public internal::Runtime {
   std::shared_ptr<ObjectStore> store_;
   PeerStoreCopier peer_stores_;  // the other nodes' stores of this host (SameHostStores)
   const uint32_t pid_;
+  const std::string caller_id_;  // "node.slot.pid": numbers this process's actor calls
 
   std::mutex mu_;
   ReceiverRole role_;                        // who receives the mailbox
@@ -425,6 +426,9 @@ class CoreWorker : public internal::Runtime {
   std::vector<IdKey> pending_release_;
   std::set<int> dead_nodes_;
   std::deque<rpc::PushTask> pushed_;  // worker: tasks to execute
+  size_t queued_plain_ = 0;           // of them, plain tasks (not actor calls): may be handed back
+  // A task, not an actor's creation or call (only those are handed back, HandBackQueued).
+  static bool IsPlainTask(const rpc::PushTask& push);
   // Reused messages (under mu_): protobuf keeps the buffers of a message cleared in place, so
   // decoding or building the next one of the same kind needs few mallocs (docs/performance.md).
   rpc::Envelope rx_envelope_;    // every received frame is decoded into it
