@@ -245,5 +245,57 @@ TEST_F(TaskBatchingTest, AWorkerWhoseTaskRunsLongHandsBackTheTasksBehindIt) {
   }
 }
 
+// Submit builds each spec in a finished task's spec (its strings, owner, strategy and resource
+// map kept): nothing of the earlier task may reach the next one's push or lease request.
+TEST_F(TaskBatchingTest, ASpecBuiltInAFinishedTasksSpecCarriesOnlyItsOwnTask) {
+  StartCoreWorker(kOwnerSlot, /*is_driver=*/true);
+  auto submit = [&](int x, std::map<std::string, double> resources, int retries,
+                    const std::string& name, SchedulingStrategy strategy) {
+    internal::TaskArg arg;
+    arg.value = internal::Serialize(x);
+    arg.type = internal::TypeName<int>();
+    internal::TaskOptions options;
+    options.resources = std::move(resources);
+    options.max_retries = retries;
+    options.name = name;
+    options.strategy = strategy;
+    return worker_->Submit("Quick", {arg}, internal::TypeName<int>(), options);
+  };
+  auto run = [&](const std::string& id, uint64_t lease_id) {
+    rpc::Envelope request = NextOf(kRayletSlot, rpc::Envelope::kRequestLease);
+    Grant(request, kFirstWorker, lease_id);
+    std::vector<rpc::TaskSpec> specs = Specs(NextOf(kFirstWorker, rpc::Envelope::kPushTask));
+    EXPECT_EQ(specs.size(), 1u);
+    EXPECT_EQ(specs.at(0).task_id(), id);
+    Done(specs.at(0));
+    EXPECT_EQ(Value(id), internal::Deserialize<int>(specs.at(0).args(0).value()));
+    return std::make_pair(request.request_lease(), specs.at(0));
+  };
+  auto [first_request, first] =
+      run(submit(7, {{"CPU", 2}, {"custom", 1}}, 5, "named", NodeAffinity(0, true)), 41);
+  EXPECT_EQ(first.resources().amounts().size(), 2u);
+  EXPECT_EQ(first.max_retries(), 5);
+  EXPECT_EQ(first.name(), "named");
+  EXPECT_EQ(first_request.resources().amounts().at("custom"), 1.0);
+
+  auto [second_request, second] = run(submit(8, {{"CPU", 1}}, 0, "", DefaultStrategy()), 42);
+  EXPECT_EQ(second.resources().amounts().size(), 1u);
+  EXPECT_EQ(second.resources().amounts().at("CPU"), 1.0);
+  EXPECT_EQ(second_request.resources().amounts().size(), 1u);
+  EXPECT_EQ(second.max_retries(), 0);
+  EXPECT_EQ(second.name(), "");
+  EXPECT_EQ(second.strategy().kind(), rpc::SchedulingStrategy::DEFAULT);
+  EXPECT_FALSE(second.strategy().soft());
+  EXPECT_EQ(second.args_size(), 1);
+  EXPECT_EQ(internal::Deserialize<int>(second.args(0).value()), 8);
+  EXPECT_EQ(second.owner().slot(), kOwnerSlot);
+
+  // No positive amount at all: no resources, as before any reuse.
+  auto [third_request, third] = run(submit(9, {{"CPU", 0}}, 1, "", DefaultStrategy()), 43);
+  EXPECT_TRUE(third.resources().amounts().empty());
+  EXPECT_TRUE(third_request.resources().amounts().empty());
+  EXPECT_EQ(internal::Deserialize<int>(third.args(0).value()), 9);
+}
+
 }  // namespace
 }  // namespace raympi
