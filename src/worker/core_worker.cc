@@ -237,7 +237,8 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
     }
   }
   ReturnIdleLeases(out);
-  if (Clock::now() >= HandBackDeadline()) HandBackQueued(out);
+  const Clock::time_point hand_back = HandBackDeadline();
+  if (hand_back != Clock::time_point::max() && Clock::now() >= hand_back) HandBackQueued(out);
   FlushReleases(out);
   if (!out.empty()) {
     lock.unlock();
@@ -769,10 +770,12 @@ void CoreWorker::Pump(SchedulingQueue& q, Outbox& out) {
     }
     q.pending_lease_requests = 0;
   }
-  auto now = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point now{};  // read only for a lease that just went idle
   for (Lease& l : q.leases) {
-    if (l.in_flight == 0 && l.idle_since == std::chrono::steady_clock::time_point{})
+    if (l.in_flight == 0 && l.idle_since == std::chrono::steady_clock::time_point{}) {
+      if (now == std::chrono::steady_clock::time_point{}) now = std::chrono::steady_clock::now();
       l.idle_since = now;
+    }
     if (l.in_flight > 0) l.idle_since = {};
   }
 }
