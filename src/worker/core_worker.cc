@@ -130,8 +130,7 @@ void CoreWorker::ResetEnvelope(rpc::Envelope* e, int node, int slot) const {
 
 rpc::Envelope CoreWorker::NewEnvelope(int node, int slot) const {
   rpc::Envelope e;
-  *e.mutable_src() = MakeAddress(config_.node, config_.slot);
-  *e.mutable_dst() = MakeAddress(node, slot);
+  ResetEnvelope(&e, node, slot);
   return e;
 }
 
@@ -1054,7 +1053,7 @@ void CoreWorker::HandBackQueued(Outbox& out) {
   std::deque<rpc::PushTask> kept;
   for (rpc::PushTask& push : pushed_) {
     const rpc::TaskSpec& spec = push.spec();
-    if (!spec.actor_id().empty()) {
+    if (!IsPlainTask(push)) {
       kept.push_back(std::move(push));
       continue;
     }
