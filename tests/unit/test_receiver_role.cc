@@ -37,6 +37,14 @@ struct Fixture {
       std::this_thread::yield();
     }
   }
+
+  // Starts an io thread that waits for the role (IoAcquire, taking mu) and stores the answer.
+  std::thread StartIo(std::atomic<bool>& got) {
+    return std::thread([this, &got] {
+      std::unique_lock<std::mutex> l(mu);
+      got = role.IoAcquire(l);
+    });
+  }
 };
 
 TEST(ReceiverRoleTest, FreeRoleIsTakenAtOnceAndReleased) {
@@ -84,10 +92,7 @@ TEST(ReceiverRoleTest, IoTakesAFreeRoleOnlyAfterTheGrace) {
         glock, seat, [] { return false; }, kNever));
     g.role.Release(seat);
   }
-  std::thread io([&] {
-    std::unique_lock<std::mutex> l(g.mu);
-    io_result = g.role.IoAcquire(l);
-  });
+  std::thread io = g.StartIo(io_result);
   g.AwaitState([&] { return g.role.io_waiting(); });
   // Take and release the role while the io thread waits: it must never get it.
   for (int i = 0; i < 100; ++i) {
@@ -262,10 +267,7 @@ TEST(ReceiverRoleTest, StopReleasesEveryWaitingThread) {
     user_got = f.role.Acquire(
         l, seat, [] { return false; }, kNever);
   });
-  std::thread io([&] {
-    std::unique_lock<std::mutex> l(f.mu);
-    io_got = f.role.IoAcquire(l);
-  });
+  std::thread io = f.StartIo(io_got);
   f.AwaitState([&] { return seat.queued; });
   lock.lock();
   f.role.Stop();
@@ -287,10 +289,7 @@ std::thread HoldWhileIoSleeps(Fixture& f, std::unique_lock<std::mutex>& lock,
   EXPECT_TRUE(f.role.Acquire(
       lock, seat, [] { return false; }, kNever));
   lock.unlock();
-  std::thread io([&f, &io_got] {
-    std::unique_lock<std::mutex> l(f.mu);
-    io_got = f.role.IoAcquire(l);
-  });
+  std::thread io = f.StartIo(io_got);
   f.AwaitState([&] { return f.role.io_sleep() == ReceiverRole::IoSleep::kUntilRelease; });
   lock.lock();
   return io;
@@ -353,10 +352,7 @@ std::thread ChurnUntilIoSleepsTimed(Fixture& f, std::unique_lock<std::mutex>& lo
                                     ReceiverRole::Seat& seat, std::atomic<bool>& io_got) {
   EXPECT_TRUE(f.role.Acquire(
       lock, seat, [] { return false; }, kNever));
-  std::thread io([&f, &io_got] {
-    std::unique_lock<std::mutex> l(f.mu);
-    io_got = f.role.IoAcquire(l);
-  });
+  std::thread io = f.StartIo(io_got);
   while (f.role.io_sleep() != ReceiverRole::IoSleep::kTimed) {
     f.role.Release(seat);
     EXPECT_TRUE(f.role.Acquire(
