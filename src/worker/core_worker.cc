@@ -201,7 +201,9 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
     const auto spin_window = std::min(spin_for, timeout);
     const auto spin_end = now + spin_window;
     receiver_woken_.store(false, std::memory_order_relaxed);  // stale; the bus Wake is sticky
-    if (config_.receive_pause.count() > 0) {  // the window's first part, without yielding
+    // The window's first part, without yielding; not while a fetch of ours is in flight: the
+    // raylet serving it needs a core, maybe this one, and the answer is tens of us away.
+    if (config_.receive_pause.count() > 0 && fetch_spin.count() == 0) {
       bus_->AwaitActivity(config_.slot, std::min(config_.receive_pause, spin_window));
     }
     for (;;) {
