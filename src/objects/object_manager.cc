@@ -171,28 +171,30 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
     pulls_.at(running->second).waiters.push_back(waiter);
     return;
   }
-  const std::string what =
-      "cannot fetch object " + id->Hex() + " from node " + std::to_string(m.node()) + ": ";
+  // Built only for an error: a fetch that goes well should not format the id.
+  const auto what = [&] {
+    return "cannot fetch object " + id->Hex() + " from node " + std::to_string(m.node()) + ": ";
+  };
   if (m.size() == 0) {
     Reject("FetchObject from " + AddressText(envelope.src()) + " with size 0");
-    Reply(waiter, m.object_id(), what + "size 0 given (an object to pull has at least 1 byte)");
+    Reply(waiter, m.object_id(), what() + "size 0 given (an object to pull has at least 1 byte)");
     return;
   }
   if (m.node() == node_) {
     Reply(waiter, m.object_id(),
-          what + "it is not in node " + std::to_string(node_) + "'s store (freed or lost)");
+          what() + "it is not in node " + std::to_string(node_) + "'s store (freed or lost)");
     return;
   }
   StatusOr<uint64_t> window = reader_->WindowSize(m.node());
   if (!window.ok()) {
     Reject("FetchObject from " + AddressText(envelope.src()) + ": " + window.status().message());
-    Reply(waiter, m.object_id(), what + window.status().message());
+    Reply(waiter, m.object_id(), what() + window.status().message());
     return;
   }
   if (m.size() > *window) {
     Reject("FetchObject from " + AddressText(envelope.src()) + ": size beyond the window");
     Reply(waiter, m.object_id(),
-          what + "its size " + std::to_string(m.size()) + " exceeds that node's whole store (" +
+          what() + "its size " + std::to_string(m.size()) + " exceeds that node's whole store (" +
               std::to_string(*window) + " bytes)");
     return;
   }
@@ -219,7 +221,7 @@ void ObjectManager::OnFetchObject(const rpc::Envelope& envelope) {
   } else if (st.code() == StatusCode::kAlreadyExists) {
     // A process of this node is copying it in itself: answer once it is sealed.
   } else if (!st.ok()) {
-    FailPull(pull, what + st.message());
+    FailPull(pull, what() + st.message());
     FinishIfDone(pull_id);
   } else if (pulls_.count(pull_id) != 0) {
     FinishIfDone(pull_id);  // copied at the source, or mapped reads landed: answer now
