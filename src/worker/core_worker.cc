@@ -183,13 +183,14 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
       spin && fetch_spin_until_ > now
           ? std::chrono::duration_cast<std::chrono::microseconds>(fetch_spin_until_ - now)
           : std::chrono::microseconds(0);
+  const bool fetch_in_flight = fetch_spin.count() > 0;
   role_.BeginReceive();
   lock.unlock();
   StatusOr<bool> got = false;
   bool woken = false;
   // Spins that found nothing (a long task, an idle worker) make the next ones rarer: after k
   // misses in a row, 2^k - 1 receives (at most 15) sleep at once; a hit spins again every time.
-  if (spin && spin_skip_ > 0 && fetch_spin.count() == 0) {
+  if (spin && spin_skip_ > 0 && !fetch_in_flight) {
     --spin_skip_;
     spin = false;
   }
@@ -203,7 +204,7 @@ void CoreWorker::ReceiveOnce(std::unique_lock<std::mutex>& lock, std::string* fr
     receiver_woken_.store(false, std::memory_order_relaxed);  // stale; the bus Wake is sticky
     // The window's first part, without yielding; not while a fetch of ours is in flight: the
     // raylet serving it needs a core, maybe this one, and the answer is tens of us away.
-    if (config_.receive_pause.count() > 0 && fetch_spin.count() == 0) {
+    if (config_.receive_pause.count() > 0 && !fetch_in_flight) {
       bus_->AwaitActivity(config_.slot, std::min(config_.receive_pause, spin_window));
     }
     for (;;) {
